@@ -1,0 +1,1 @@
+"""pyinfra deploy units of exitkit: one module per concern, each a small @deploy."""

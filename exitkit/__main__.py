@@ -1,0 +1,5 @@
+import sys
+
+from exitkit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,204 @@
+"""Value checks for the settings an operator writes.
+
+Each check takes the raw YAML value and returns the normalised value, or raises
+``ValueError`` whose text is only *what was expected*; the settings loader adds
+the file, the host or group, the key and the value around it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from typing import Any
+
+Check = Callable[[Any], Any]
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@([A-Za-z0-9-]+\.)+[A-Za-z]{2,}$")
+_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+def text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected text (a string)")
+    if "\n" in value or "\r" in value:
+        raise ValueError("expected one line of text, without line breaks")
+    return value
+
+
+def nonempty(value: Any) -> str:
+    value = text(value).strip()
+    if not value:
+        raise ValueError("expected a non-empty text")
+    return value
+
+
+def integer(low: int, high: int, what: str = "a whole number") -> Check:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected {what} from {low} to {high}")
+        if not low <= value <= high:
+            raise ValueError(f"expected {what} from {low} to {high}")
+        return value
+
+    return check
+
+
+port = integer(1, 65535, "a port number")
+
+
+def optional_port(value: Any) -> int:
+    """0 means 'off' for ports that are optional."""
+    if value == 0:
+        return 0
+    return integer(1, 65535, "a port number (or 0 for off)")(value)
+
+
+def boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false")
+    return value
+
+
+def one_of(*choices: str) -> Check:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise ValueError("expected one of: " + ", ".join(choices))
+        return value
+
+    return check
+
+
+def list_of(item: Check, what: str) -> Check:
+    def check(value: Any) -> tuple:
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list of {what}")
+        out = []
+        for index, entry in enumerate(value):
+            try:
+                out.append(item(entry))
+            except ValueError as error:
+                raise ValueError(f"entry {index + 1} ({entry!r}): {error}") from None
+        return tuple(out)
+
+    return check
+
+
+def email(value: Any) -> str:
+    if not isinstance(value, str) or not _EMAIL.match(value):
+        raise ValueError("expected an e-mail address such as abuse@example.org")
+    return value
+
+
+def hostname(value: Any) -> str:
+    """A fully qualified DNS name (RFC 1123 labels, at least two labels)."""
+    if not isinstance(value, str):
+        raise ValueError("expected a DNS name such as exit-1.example.org")
+    name = value.rstrip(".").lower()
+    labels = name.split(".")
+    if len(name) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+        raise ValueError("expected a DNS name such as exit-1.example.org (letters, digits, hyphens)")
+    return name
+
+
+def optional(check: Check) -> Check:
+    """An empty string means 'not set' for optional text-like settings."""
+
+    def wrapped(value: Any) -> Any:
+        if value == "":
+            return ""
+        return check(value)
+
+    return wrapped
+
+
+def ip_address(value: Any) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError("expected an IPv4 or IPv6 address such as 203.0.113.10 or 2001:db8::10") from None
+
+
+def ip_of_version(version: int) -> Check:
+    example = "203.0.113.10" if version == 4 else "2001:db8::10"
+
+    def check(value: Any) -> str:
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            address = None
+        if address is None or address.version != version:
+            raise ValueError(f"expected an IPv{version} address such as {example}")
+        return str(address)
+
+    return check
+
+
+def cidr(value: Any) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError:
+        raise ValueError("expected an address range in CIDR form such as 203.0.113.0/24 or 2001:db8::/32") from None
+
+
+def time_of_day(value: Any) -> str:
+    if not isinstance(value, str) or not _TIME.match(value):
+        raise ValueError("expected a time of day as HH:MM, 00:00 to 23:59")
+    return value
+
+
+def time_window(value: Any) -> str:
+    parts = value.split("-") if isinstance(value, str) else []
+    if len(parts) != 2 or not all(_TIME.match(p.strip()) for p in parts) or parts[0].strip() == parts[1].strip():
+        raise ValueError("expected a window as HH:MM-HH:MM, such as 02:00-04:00")
+    return f"{parts[0].strip()}-{parts[1].strip()}"
+
+
+def timezone(value: Any) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        if not isinstance(value, str) or not value or value.startswith("/"):
+            raise ValueError
+        ZoneInfo(value)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise ValueError("expected an IANA time zone such as UTC, Europe/Berlin or Asia/Tokyo") from None
+    return value
+
+
+def pgp_fingerprint(value: Any) -> str:
+    compact = value.replace(" ", "").upper() if isinstance(value, str) else ""
+    if not re.fullmatch(r"[0-9A-F]{40}", compact):
+        raise ValueError("expected an OpenPGP fingerprint of 40 hexadecimal digits")
+    return " ".join(compact[i : i + 4] for i in range(0, 40, 4))
+
+
+def phone(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"\+[0-9][0-9 ()/-]{5,25}", value):
+        raise ValueError("expected an international phone number starting with +, such as +49 30 1234567")
+    return value
+
+
+def url(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"https?://[^\s<>\"']+", value):
+        raise ValueError("expected a web address starting with https:// or http://")
+    return value
+
+
+def nickname(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9]{1,19}", value):
+        raise ValueError("expected a relay nickname of 1 to 19 letters and digits")
+    return value
+
+
+def interface(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", value):
+        raise ValueError("expected a network interface name such as eth0 (1 to 15 letters, digits, . _ -)")
+    return value
+
+
+def absolute_path(value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith("/") or "/../" in value + "/":
+        raise ValueError("expected an absolute path such as /var/log/lighttpd")
+    return value

@@ -1,0 +1,309 @@
+"""Disposable local relays: Debian 12 containers with systemd and sshd, on rootful podman.
+
+Used by the demo (``./kit demo``), the tests and the benchmark, so all three
+deploy to the same kind of machine over SSH with the real ``pyinfra`` command.
+Relays are reached only through ports published on 127.0.0.1 (ssh, http) and
+``podman exec``. Host workarounds come from the recipe known to work on our
+CI machines; each is applied only where it is needed.
+
+    python -m exitkit.localfleet demo            # 3 relays + deploy, reused if up
+    python -m exitkit.localfleet up --name x --size 5
+    python -m exitkit.localfleet down --name demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+LAB = Path(os.environ.get("EXITKIT_LAB", PROJECT / ".lab"))
+
+# What the image is made of. Its hash is the image tag: a changed recipe builds a
+# new image, an unchanged one is reused.
+IMAGE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "sudo",
+                  "iproute2", "ca-certificates")
+IMAGE_HOOKS = (
+    # host keys are made at first boot, so two relays never share them
+    'rm -f "$1"/etc/ssh/ssh_host_*_key* "$1"/etc/hostname',
+    'mkdir -p "$1"/etc/systemd/system/ssh.service.d && printf "[Service]\\nExecStartPre=\\n'
+    'ExecStartPre=/usr/bin/ssh-keygen -A\\nExecStartPre=/usr/sbin/sshd -t\\n" '
+    '> "$1"/etc/systemd/system/ssh.service.d/hostkeys.conf',
+    # like a real server: the security suite is in apt's sources
+    'printf "deb %(mirror)s bookworm main\\ndeb %(security)s bookworm-security main\\n'
+    'deb %(mirror)s bookworm-updates main\\n" > "$1"/etc/apt/sources.list',
+)
+IMAGE_NAME = "localhost/exitkit-relay"
+
+
+def run(cmd: list[str], check: bool = True, capture: bool = True, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=check, text=True, capture_output=capture, **kw)
+
+
+def log(message: str) -> None:
+    print(f"[localfleet] {message}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------ host set-up
+def debian_mirror() -> str:
+    """The Debian mirror this machine already uses, so relays install from it too."""
+    for path in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
+        for line in path.read_text().splitlines():
+            if line.startswith("URIs:"):
+                return line.split()[1]
+    sources = Path("/etc/apt/sources.list")
+    if sources.exists():
+        for line in sources.read_text().splitlines():
+            if line.startswith("deb ") and "security" not in line:
+                return line.split()[1]
+    return "http://deb.debian.org/debian"
+
+
+def security_mirror(mirror: str) -> str:
+    return re.sub(r"/debian/?$", "/debian-security", mirror)
+
+
+def prepare_host() -> None:
+    """The recipe's workarounds, each only where it is needed."""
+    unified = Path("/sys/fs/cgroup/unified/cgroup.controllers")
+    if unified.exists():
+        # crun refuses a cgroup v1/v2 hybrid while cgroup2 still owns controllers
+        for controller in unified.read_text().split():
+            target = Path("/sys/fs/cgroup") / controller
+            target.mkdir(exist_ok=True)
+            if run(["mountpoint", "-q", str(target)], check=False).returncode != 0:
+                run(["mount", "-t", "cgroup", "-o", controller, "cgroup", str(target)])
+    # every systemd container eats ~5 inotify instances; 128 stalls boots at ~22
+    for key, want in (("fs.inotify.max_user_instances", 8192), ("fs.inotify.max_user_watches", 524288)):
+        path = Path("/proc/sys") / key.replace(".", "/")
+        if int(path.read_text()) < want:
+            path.write_text(str(want))
+
+
+def ulimit_flags() -> list[str]:
+    """Limits podman can really grant here (it cannot raise NOFILE without CAP_SYS_RESOURCE)."""
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+    nofile = 1048576 if nofile == resource.RLIM_INFINITY else nofile
+    nproc = 32768 if nproc == resource.RLIM_INFINITY or nproc > 32768 else nproc
+    return ["--ulimit", f"nofile={nofile}:{nofile}", "--ulimit", f"nproc={nproc}:{nproc}"]
+
+
+def image_tag() -> str:
+    recipe = json.dumps([IMAGE_PACKAGES, IMAGE_HOOKS, debian_mirror()])
+    return f"{IMAGE_NAME}:{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
+
+
+def ensure_image() -> str:
+    tag = image_tag()
+    if run(["podman", "image", "exists", tag], check=False).returncode == 0:
+        return tag
+    mirror = debian_mirror()
+    hooks = [h % {"mirror": mirror, "security": security_mirror(mirror)} if "%(" in h else h for h in IMAGE_HOOKS]
+    LAB.mkdir(parents=True, exist_ok=True)
+    tar = LAB / "rootfs.tar"
+    log(f"building image {tag} with mmdebstrap from {mirror} (once per recipe)")
+    started = time.monotonic()
+    cmd = ["mmdebstrap", "--variant=apt", "--include=" + ",".join(IMAGE_PACKAGES)]
+    cmd += [f"--customize-hook={hook}" for hook in hooks]
+    cmd += ["bookworm", str(tar), mirror]
+    result = run(cmd, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"mmdebstrap failed:\n{result.stderr[-3000:]}")
+    run(["podman", "import", "-q", "--change", 'CMD=["/sbin/init"]', "--change", "STOPSIGNAL=SIGRTMIN+3",
+         str(tar), tag])
+    tar.unlink()
+    log(f"image built in {time.monotonic() - started:.0f}s")
+    return tag
+
+
+# ------------------------------------------------------------------ fleets
+@dataclass(frozen=True)
+class LabRelay:
+    name: str          # inventory host name, also the container's hostname
+    container: str
+    ssh_port: int
+    http_port: int
+
+
+# Each local fleet gets its own ports and subnet, so the demo and a test run can coexist.
+FLEET_SLOTS = {"demo": 0, "test": 1, "bench": 2}
+
+
+@dataclass(frozen=True)
+class LocalFleet:
+    name: str
+    size: int
+
+    @property
+    def slot(self) -> int:
+        return FLEET_SLOTS.get(self.name, 3)
+
+    @property
+    def dir(self) -> Path:
+        return LAB / self.name
+
+    @property
+    def key(self) -> Path:
+        return self.dir / "id_ed25519"
+
+    @property
+    def network(self) -> str:
+        return f"exitkit-{self.name}"
+
+    def relay(self, i: int) -> LabRelay:
+        base = 2200 + 100 * self.slot
+        return LabRelay(f"relay-{i}", f"exitkit-{self.name}-{i}", base + i, 8000 + 100 * self.slot + i)
+
+    @property
+    def relays(self) -> list[LabRelay]:
+        return [self.relay(i) for i in range(1, self.size + 1)]
+
+    def connection(self, relay: LabRelay) -> dict:
+        """pyinfra SSH data for a relay (the lab's throw-away key; host keys are new each boot)."""
+        return {
+            "ssh_hostname": "127.0.0.1",
+            "ssh_port": relay.ssh_port,
+            "ssh_user": "root",
+            "ssh_key": str(self.key),
+            "ssh_known_hosts_file": "/dev/null",
+            "ssh_strict_host_key_checking": "off",
+        }
+
+    def running(self) -> list[str]:
+        out = run(["podman", "ps", "--format", "{{.Names}}", "--filter", f"name=^exitkit-{self.name}-"], check=False)
+        return sorted(out.stdout.split())
+
+    def up(self) -> None:
+        """Start missing relays; relays already running are reused as they are."""
+        prepare_host()
+        image = ensure_image()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if not self.key.exists():
+            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.key)])
+        if run(["podman", "network", "exists", self.network], check=False).returncode != 0:
+            run(["podman", "network", "create", "--subnet", f"10.89.{100 + self.slot}.0/24", self.network])
+        running = set(self.running())
+        started = []
+        for relay in self.relays:
+            if relay.container in running:
+                continue
+            run(["podman", "rm", "-f", "-t", "0", relay.container], check=False)
+            run(["podman", "run", "-d", "--name", relay.container, "--hostname", relay.name,
+                 "--systemd=always", *ulimit_flags(),
+                 # nftables inside the relay; a reboot inside the relay brings it back
+                 "--cap-add", "NET_ADMIN", "--restart=always",
+                 "--network", self.network,
+                 "-p", f"127.0.0.1:{relay.ssh_port}:22", "-p", f"127.0.0.1:{relay.http_port}:80",
+                 "-v", f"{self.key}.pub:/root/.ssh/authorized_keys:ro",
+                 "--label", f"exitkit.fleet={self.name}", image])
+            started.append(relay)
+        for relay in started:
+            self.wait_ready(relay)
+        if started:
+            log(f"{self.name}: started {', '.join(r.container for r in started)}")
+
+    def wait_ready(self, relay: LabRelay, timeout: float = 120) -> None:
+        """Until systemd has finished booting and sshd answers on the published port."""
+        deadline = time.monotonic() + timeout
+        run(["timeout", str(int(timeout)), "podman", "exec", relay.container,
+             "systemctl", "is-system-running", "--wait"], check=False)
+        while time.monotonic() < deadline:
+            if ssh_banner(relay.ssh_port):
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"{relay.container}: sshd did not answer on 127.0.0.1:{relay.ssh_port}")
+
+    def down(self) -> None:
+        """Remove this fleet's containers and network; the image stays for next time."""
+        names = run(["podman", "ps", "-a", "--format", "{{.Names}}", "--filter", f"label=exitkit.fleet={self.name}"],
+                    check=False).stdout.split()
+        if names:
+            run(["podman", "rm", "-f", "-t", "0", *names], check=False)
+        run(["podman", "network", "rm", "-f", self.network], check=False)
+
+
+def ssh_banner(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            return sock.recv(4).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def pid1_started(container: str) -> str:
+    """When PID 1 of a relay started (its boot id is the host's, so this tells a reboot)."""
+    return run(["podman", "exec", container, "ps", "-o", "lstart=", "-p", "1"]).stdout.strip()
+
+
+def restart_count(container: str) -> int:
+    return int(run(["podman", "inspect", "--format", "{{.RestartCount}}", container]).stdout.strip() or 0)
+
+
+# ------------------------------------------------------------------ pyinfra
+def pyinfra_command() -> str:
+    exe = Path(sys.executable).with_name("pyinfra")
+    return str(exe if exe.exists() else "pyinfra")
+
+
+def pyinfra(inventory: Path, *args: str, cwd: Path = PROJECT, deploy: Path | None = None,
+            env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real pyinfra command line (from the same environment as this Python)."""
+    cmd = [pyinfra_command(), "-y", str(inventory), str(deploy or PROJECT / "deploys" / "exit.py"), *args]
+    return run(cmd, check=False, cwd=cwd, env={**os.environ, **(env or {})})
+
+
+def demo(args: argparse.Namespace) -> int:
+    fleet = LocalFleet("demo", 3)
+    fleet.up()
+    inventory = PROJECT / "inventory" / "demo.py"
+    log("converging the demo fleet: pyinfra inventory/demo.py deploys/exit.py")
+    result = subprocess.run([pyinfra_command(), "-y", str(inventory),
+                             str(PROJECT / "deploys" / "exit.py")], cwd=PROJECT)
+    if result.returncode != 0:
+        return result.returncode
+    print("\nThe demo relays answer here:")
+    for relay in fleet.relays:
+        print(f"  {relay.name}: http://127.0.0.1:{relay.http_port}/   (ssh: port {relay.ssh_port}, "
+              f"container {relay.container})")
+    print("Run it again to re-converge; ./kit demo-down removes the relays.")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m exitkit.localfleet", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="bring up (or reuse) 3 relays and converge them")
+    for name in ("up", "down"):
+        p = sub.add_parser(name)
+        p.add_argument("--name", default="demo")
+        p.add_argument("--size", type=int, default=3)
+    sub.add_parser("image", help="build the relay image if its recipe changed")
+    args = parser.parse_args(argv)
+    if shutil.which("podman") is None:
+        print("podman is not installed: run ./kit setup first", file=sys.stderr)
+        return 2
+    if args.command == "demo":
+        return demo(args)
+    if args.command == "image":
+        prepare_host()
+        print(ensure_image())
+        return 0
+    fleet = LocalFleet(args.name, args.size)
+    fleet.up() if args.command == "up" else fleet.down()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""The naming plan: what each relay's address should be called in DNS.
+
+A complainant who looks an exit address up should read a name that says what
+it is, so planned names must carry an exit-hinting label.
+"""
+
+from __future__ import annotations
+
+import string
+
+from exitkit import checks
+
+EXIT_HINTS = ("exit", "tor-exit", "anonymous-relay", "anon", "proxy", "relay", "mix")
+PLACEHOLDERS = ("network", "index", "nickname", "domain")
+
+
+def planned_hostname(network: str, nickname: str, domain: str, index: int, pattern: str, explicit: str = "") -> str:
+    """The relay's name: the explicit one, else the pattern filled in; "" without a domain."""
+    if explicit:
+        return explicit
+    if not domain:
+        return ""
+    fields = [name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None]
+    unknown = [name for name in fields if name not in PLACEHOLDERS]
+    if unknown:
+        raise ValueError(f"expected a pattern using only {{{'}, {'.join(PLACEHOLDERS)}}}; "
+                         f"{{{unknown[0]}}} is not one of them")
+    name = pattern.format(network=network, index=index, nickname=nickname.lower(), domain=domain)
+    return checks.hostname(name)
+
+
+def check_name(name: str, domain: str) -> None:
+    """A planned name must lie inside the operator's domain and say 'exit'."""
+    if domain and not (name == domain or name.endswith("." + domain)):
+        raise ValueError(f"expected a name inside the operator's domain {domain}")
+    first = name.split(".")[0]
+    if not any(hint in first for hint in EXIT_HINTS):
+        raise ValueError("expected a first label that says what this is, containing one of: "
+                         + ", ".join(EXIT_HINTS))

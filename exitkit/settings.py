@@ -1,0 +1,127 @@
+"""Every setting of a relay, defined once: its default, its check and its meaning.
+
+The README's settings table is generated from ``RelaySettings`` (``python -m
+exitkit settings-table``) and a test keeps the two equal. Settings are written
+by the operator in YAML (``group_data/<group>.yml`` for groups, the inventory's
+``<fleet>.yml`` for hosts); ``exitkit.fleet`` loads, merges and validates them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from exitkit import checks
+
+REQUIRED: Any = object()  # marker default: the operator must set it
+
+NETWORKS = ("tor", "nym", "anyone", "mix")
+LANGUAGES = ("en", "de", "ja")
+JURISDICTIONS = ("us", "de", "jp", "eu")
+POLICY_PRESETS = ("tor-reduced", "tor-default", "web", "reject-all", "custom")
+REBOOT_MODES = ("nightly", "when-required", "never")
+
+
+def setting(default: Any, meaning: str, check: checks.Check, example: str = "") -> Any:
+    """Declare one setting: default (or REQUIRED), a one-line meaning, a check."""
+    metadata = {"meaning": meaning, "check": check, "example": example}
+    if isinstance(default, (list, dict)):
+        raise TypeError("use a tuple for list defaults")
+    if default is REQUIRED:
+        return field(default=None, metadata={**metadata, "required": True})
+    return field(default=default, metadata={**metadata, "required": False})
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    """The validated settings of one relay (host data merged over its groups)."""
+
+    # --- what this relay is and who answers for it
+    network: str = setting("tor", "Anonymity network this relay exits for.", checks.one_of(*NETWORKS))
+    nickname: str = setting(REQUIRED, "Relay nickname, 1-19 letters and digits, unique in the fleet.", checks.nickname, "exitkit1")
+    operator_name: str = setting(REQUIRED, "Person or organisation running the relay, shown on the notice page.", checks.nonempty, "Example Privacy e.V.")
+    abuse_email: str = setting(REQUIRED, "Address for complaints: notice page, security.txt and tor's ContactInfo.", checks.email, "abuse@example.org")
+    operator_url: str = setting("", "Operator's web site, linked from the notice page.", checks.optional(checks.url))
+    pgp_fingerprint: str = setting("", "OpenPGP fingerprint for encrypted reports (40 hex digits).", checks.optional(checks.pgp_fingerprint))
+    phone: str = setting("", "Phone number for urgent legal contact, international form.", checks.optional(checks.phone))
+    postal_address: str = setting("", "Postal or legal address shown on the notice page.", checks.optional(checks.nonempty))
+    language: str = setting("en", "Language the notice page is served in by default.", checks.one_of(*LANGUAGES))
+    jurisdictions: tuple = setting((), "Legal sections shown on the notice page: us, de, jp, eu.", checks.list_of(checks.one_of(*JURISDICTIONS), "jurisdictions"))
+
+    # --- addresses and names
+    domain: str = setting("", "Operator's DNS domain; relay names are made inside it.", checks.optional(checks.hostname), "example.org")
+    hostname: str = setting("", "This relay's DNS name; empty means made from name_pattern.", checks.optional(checks.hostname))
+    name_pattern: str = setting("{network}-exit-{index}.{domain}", "Pattern for relay names: {network}, {index}, {nickname}, {domain}.", checks.nonempty)
+    public_ipv4: str = setting("", "Public IPv4 address the relay exits from.", checks.optional(checks.ip_of_version(4)))
+    public_ipv6: str = setting("", "Public IPv6 address the relay exits from.", checks.optional(checks.ip_of_version(6)))
+    timezone: str = setting("UTC", "Relay's time zone (IANA name) for reboot times.", checks.timezone)
+
+    # --- the exit policy
+    exit_policy: str = setting("tor-reduced", "Policy preset: tor-reduced, tor-default, web, reject-all or custom.", checks.one_of(*POLICY_PRESETS))
+    exit_policy_rules: tuple = setting((), "Operator's accept/reject entries before the preset, e.g. 'reject 198.51.100.7:443'.", checks.list_of(lambda x: x, "policy entries"))
+    ipv6_exit: bool = setting(False, "Whether the relay exits to IPv6 destinations.", checks.boolean)
+    exit_interface: str = setting("eth0", "Interface whose forwarded exit traffic nftables filters by the policy.", checks.interface)
+
+    # --- what the relay keeps, and when it reboots
+    access_log: bool = setting(False, "lighttpd access log (without any visitor address) on or off.", checks.boolean)
+    log_lifetime_hours: int = setting(24, "Hours after which every log is gone (journal, rotated and purged files).", checks.integer(1, 720, "a number of hours"))
+    purge_dirs: tuple = setting(("/var/log/lighttpd",), "Directories whose files older than the log lifetime are deleted.", checks.list_of(checks.absolute_path, "absolute paths"))
+    reboot: str = setting("nightly", "Reboot nightly, only when-required by updates, or never.", checks.one_of(*REBOOT_MODES))
+    reboot_window: str = setting("02:00-04:00", "Local time window for the nightly reboot.", checks.time_window)
+    reboot_max_at_once: int = setting(1, "Most relays of the fleet rebooting at the same moment.", checks.integer(1, 1000))
+    reboot_slot_minutes: int = setting(15, "Minutes a rebooting relay counts as down.", checks.integer(5, 120, "a number of minutes"))
+    security_updates: bool = setting(True, "Install Debian security updates automatically (unattended-upgrades).", checks.boolean)
+
+    # --- the web server
+    http_port: int = setting(80, "Port the notice page is served on.", checks.port)
+
+    # --- test fleets only
+    test_network_off: bool = setting(False, "TEST AND DEMO FLEETS ONLY: keep tor off the real network.", checks.boolean)
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> "RelaySettings":
+        """Build from already validated data (host.data in a deploy); unknown keys are ignored."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known})
+
+
+SETTINGS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(RelaySettings)}
+
+# Keys that belong to pyinfra's SSH connector: allowed beside our settings.
+CONNECTION_KEYS: dict[str, checks.Check] = {
+    "ssh_hostname": checks.nonempty,
+    "ssh_port": checks.port,
+    "ssh_user": checks.nonempty,
+    "ssh_key": checks.nonempty,
+    "ssh_key_password": checks.text,
+    "ssh_password": checks.text,
+    "ssh_known_hosts_file": checks.nonempty,
+    "ssh_strict_host_key_checking": checks.one_of("yes", "no", "off", "accept-new"),
+    "ssh_config_file": checks.nonempty,
+    "ssh_connect_retries": checks.integer(0, 100),
+    "ssh_connect_retry_min_delay": checks.integer(0, 600),
+    "ssh_connect_retry_max_delay": checks.integer(0, 600),
+    "_sudo": checks.boolean,
+}
+
+
+def default_of(name: str) -> Any:
+    f = SETTINGS[name]
+    return None if f.metadata["required"] else f.default
+
+
+def settings_table() -> str:
+    """The README's settings table, in Markdown."""
+    rows = ["| setting | default | meaning |", "|---|---|---|"]
+    for name, f in SETTINGS.items():
+        if f.metadata["required"]:
+            default = f"**required** (e.g. `{f.metadata['example']}`)"
+        elif f.default in ("", ()):
+            default = "(none)"
+        elif isinstance(f.default, tuple):
+            default = "`" + ", ".join(f.default) + "`"
+        else:
+            default = f"`{str(f.default).lower() if isinstance(f.default, bool) else f.default}`"
+        rows.append(f"| `{name}` | {default} | {f.metadata['meaning']} |")
+    return "\n".join(rows) + "\n"

@@ -1,0 +1,68 @@
+"""One fleet of three container relays for the whole session, removed at the end, pass or fail."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from exitkit.localfleet import LocalFleet
+from tests.fleet.harness import TestFleet
+
+# Three relays with different networks, languages and jurisdictions.
+GROUPS = {
+    "tor_exits": {
+        "relay-1": {"nickname": "exitkittest1", "public_ipv4": "192.0.2.21", "language": "en",
+                    "jurisdictions": ["us", "eu"]},
+        "relay-3": {"nickname": "exitkittest3", "public_ipv4": "192.0.2.23", "language": "ja",
+                    "jurisdictions": ["jp"]},
+    },
+    "nym_gateways": {
+        "relay-2": {"nickname": "exitkittest2", "public_ipv4": "192.0.2.22"},
+    },
+}
+GROUP_DATA = {
+    "all": {
+        "operator_name": "Test Exit Collective",
+        "abuse_email": "abuse@example.net",
+        "domain": "example.net",
+        "timezone": "Europe/Berlin",
+        "log_lifetime_hours": 12,
+        "test_network_off": True,
+    },
+    "tor_exits": {"network": "tor", "exit_policy": "tor-reduced"},
+    "nym_gateways": {"network": "nym", "language": "de", "jurisdictions": ["de", "eu"],
+                     "exit_policy_rules": [{"rule": "reject 198.51.100.7:443", "note": "ticket 4711"}]},
+}
+
+
+@pytest.fixture(scope="session")
+def fleet(tmp_path_factory):
+    lab = LocalFleet("test", 3)
+    lab.down()  # a fleet left over by an interrupted run
+    lab.up()
+    under_test = TestFleet(lab, tmp_path_factory.mktemp("fleet"))
+    under_test.groups = copy.deepcopy(GROUPS)
+    under_test.group_data = copy.deepcopy(GROUP_DATA)
+    try:
+        yield under_test
+    finally:
+        lab.down()
+
+
+@pytest.fixture(scope="session")
+def first_run(fleet):
+    """The first converge of the fresh fleet."""
+    run = fleet.deploy()
+    assert run.returncode == 0, run.stderr[-4000:]
+    return run
+
+
+@pytest.fixture
+def settings_restored(fleet):
+    """Lets a test change the fleet's settings; restores them and re-converges after."""
+    groups, group_data = copy.deepcopy(fleet.groups), copy.deepcopy(fleet.group_data)
+    yield fleet
+    fleet.groups, fleet.group_data = groups, group_data
+    run = fleet.deploy()
+    assert run.returncode == 0, run.stderr[-4000:]
