@@ -19,3 +19,17 @@ def relay_settings() -> RelaySettings:
 def plan(key: str):
     """A fleet-wide result the inventory loader computed for this host (exitkit_<key>)."""
     return host.data.get(f"exitkit_{key}")
+
+
+_templates = None
+
+
+def render(name: str, **values) -> str:
+    """A template from templates/, by absolute path; a missing value is an error, not a blank."""
+    global _templates
+    if _templates is None:
+        import jinja2
+
+        _templates = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), keep_trailing_newline=True,
+                                        undefined=jinja2.StrictUndefined, autoescape=False)
+    return _templates.get_template(name).render(**values)

@@ -3,6 +3,11 @@
     pyinfra inventory/<fleet>.py deploys/exit.py
 """
 
-from deploys import base
+from deploys import base, maintenance, notice, policy
 
-base.system()           # packages, the relay's name
+base.system()                       # packages, the relay's name
+policy.firewall()                   # the fleet's exit policy, enforced by nftables
+notice.notice_page()                # notice page, security.txt, exit-policy.txt on a hardened lighttpd
+maintenance.log_lifetime()          # journal in memory, purge timer: logs live no longer than promised
+maintenance.security_updates()      # unattended-upgrades, Debian security only
+maintenance.scheduled_reboot()      # the fleet's staggered reboot timer

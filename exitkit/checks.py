@@ -72,7 +72,7 @@ def one_of(*choices: str) -> Check:
 
 def list_of(item: Check, what: str) -> Check:
     def check(value: Any) -> tuple:
-        if not isinstance(value, list):
+        if not isinstance(value, (list, tuple)):
             raise ValueError(f"expected a list of {what}")
         out = []
         for index, entry in enumerate(value):
@@ -86,7 +86,7 @@ def list_of(item: Check, what: str) -> Check:
 
 
 def email(value: Any) -> str:
-    if not isinstance(value, str) or not _EMAIL.match(value):
+    if not isinstance(value, str) or not _EMAIL.fullmatch(value):
         raise ValueError("expected an e-mail address such as abuse@example.org")
     return value
 
@@ -97,7 +97,7 @@ def hostname(value: Any) -> str:
         raise ValueError("expected a DNS name such as exit-1.example.org")
     name = value.rstrip(".").lower()
     labels = name.split(".")
-    if len(name) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+    if len(name) > 253 or len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
         raise ValueError("expected a DNS name such as exit-1.example.org (letters, digits, hyphens)")
     return name
 
@@ -115,6 +115,8 @@ def optional(check: Check) -> Check:
 
 def ip_address(value: Any) -> str:
     try:
+        if not isinstance(value, str):  # ipaddress would take an int as an address
+            raise ValueError
         return str(ipaddress.ip_address(value))
     except ValueError:
         raise ValueError("expected an IPv4 or IPv6 address such as 203.0.113.10 or 2001:db8::10") from None
@@ -125,7 +127,7 @@ def ip_of_version(version: int) -> Check:
 
     def check(value: Any) -> str:
         try:
-            address = ipaddress.ip_address(value)
+            address = ipaddress.ip_address(value) if isinstance(value, str) else None
         except ValueError:
             address = None
         if address is None or address.version != version:
@@ -137,20 +139,22 @@ def ip_of_version(version: int) -> Check:
 
 def cidr(value: Any) -> str:
     try:
+        if not isinstance(value, str):
+            raise ValueError
         return str(ipaddress.ip_network(value, strict=True))
     except ValueError:
         raise ValueError("expected an address range in CIDR form such as 203.0.113.0/24 or 2001:db8::/32") from None
 
 
 def time_of_day(value: Any) -> str:
-    if not isinstance(value, str) or not _TIME.match(value):
+    if not isinstance(value, str) or not _TIME.fullmatch(value):
         raise ValueError("expected a time of day as HH:MM, 00:00 to 23:59")
     return value
 
 
 def time_window(value: Any) -> str:
     parts = value.split("-") if isinstance(value, str) else []
-    if len(parts) != 2 or not all(_TIME.match(p.strip()) for p in parts) or parts[0].strip() == parts[1].strip():
+    if len(parts) != 2 or not all(_TIME.fullmatch(p.strip()) for p in parts) or parts[0].strip() == parts[1].strip():
         raise ValueError("expected a window as HH:MM-HH:MM, such as 02:00-04:00")
     return f"{parts[0].strip()}-{parts[1].strip()}"
 

@@ -79,9 +79,10 @@ class Fleet:
         return out
 
 
-def _shown(path: Path) -> str:
+def _shown(path: Path, cwd: Path | None = None) -> str:
+    """A path as the operator sees it: relative to the folder pyinfra runs from."""
     try:
-        return os.path.relpath(path)
+        return os.path.relpath(path, cwd or Path.cwd())
     except ValueError:
         return str(path)
 
@@ -99,7 +100,11 @@ def _read_yaml(path: Path, errors: list[SettingsError]) -> Any:
 
 
 def check_values(data: Any, file: str, where: str, errors: list[SettingsError]) -> dict:
-    """Check every key and value of one mapping; return the normalised values."""
+    """Check every key and value of one mapping; return the normalised values.
+
+    A key whose value failed its check maps to NOT_SET, so it is not reported
+    as missing on top of being wrong.
+    """
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -120,6 +125,7 @@ def check_values(data: Any, file: str, where: str, errors: list[SettingsError]) 
             out[key] = check(value)
         except ValueError as error:
             errors.append(SettingsError(file, where, key, value, str(error)))
+            out[key] = NOT_SET
     return out
 
 
@@ -171,6 +177,7 @@ def load_fleet(inventory: str | Path, cwd: Path | None = None) -> Fleet:
             errors.append(SettingsError(shown, f"group '{group}'", None, hosts, "expected a mapping of host name -> its settings"))
             continue
         for host, data in hosts.items():
+            host = str(host)
             host_groups.setdefault(str(host), []).append(str(group))
             values = check_values(data, shown, f"host '{host}'", errors)
             if data and host in host_values and host_values[host]:
@@ -194,13 +201,14 @@ def load_fleet(inventory: str | Path, cwd: Path | None = None) -> Fleet:
             merged[key] = value
             sources[key] = (shown, f"host '{host}'")
         connection = {k: merged.pop(k) for k in list(merged) if k in S.CONNECTION_KEYS}
+        invalid = [k for k, v in merged.items() if v is NOT_SET]
         for key, f in S.SETTINGS.items():
-            if f.metadata["required"] and key not in merged:
+            if f.metadata["required"] and key not in merged and key not in invalid:
                 where = ", ".join(all_groups[2:] + [fleet_name, "all"])
                 expected = (f"{_expected_text(key)}; set it on the host, or in group_data/<group>.yml "
                             f"of one of its groups ({where})")
                 errors.append(SettingsError(shown, f"host '{host}'", key, NOT_SET, expected))
-        if any(e.where == f"host '{host}'" and e.value is NOT_SET for e in errors):
+        if invalid or any(e.where == f"host '{host}'" and e.value is NOT_SET for e in errors):
             continue
         relays.append(Relay(host, tuple(all_groups), S.RelaySettings(**merged), connection, sources))
 

@@ -20,12 +20,16 @@ def planned_hostname(network: str, nickname: str, domain: str, index: int, patte
         return explicit
     if not domain:
         return ""
-    fields = [name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None]
-    unknown = [name for name in fields if name not in PLACEHOLDERS]
-    if unknown:
-        raise ValueError(f"expected a pattern using only {{{'}, {'.join(PLACEHOLDERS)}}}; "
-                         f"{{{unknown[0]}}} is not one of them")
-    name = pattern.format(network=network, index=index, nickname=nickname.lower(), domain=domain)
+    expected = "expected a pattern such as {network}-exit-{index}.{domain}, using only " + ", ".join(
+        "{" + p + "}" for p in PLACEHOLDERS)
+    try:
+        fields = [(name, spec) for _, name, spec, _ in string.Formatter().parse(pattern) if name is not None]
+        unknown = [name for name, spec in fields if name not in PLACEHOLDERS or spec]
+        if unknown:
+            raise ValueError(f"{expected}; {{{unknown[0]}}} is not one of them")
+        name = pattern.format(network=network, index=index, nickname=nickname.lower(), domain=domain)
+    except (KeyError, IndexError, ValueError) as error:
+        raise ValueError(str(error) if str(error).startswith("expected") else expected) from None
     return checks.hostname(name)
 
 

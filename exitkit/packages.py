@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from exitkit.settings import RelaySettings
 
-BASE = ("lighttpd", "nftables")
+# tzdata: reboot timers name the relay's time zone
+BASE = ("lighttpd", "nftables", "tzdata")
 
 
 def relay_packages(settings: RelaySettings) -> tuple[str, ...]:

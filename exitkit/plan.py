@@ -9,17 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exitkit import naming
+from exitkit import naming, policy, schedule
 from exitkit.fleet import Fleet, FleetInvalid, Relay, SettingsError
+from exitkit.settings import RelaySettings
 
 
 @dataclass(frozen=True)
 class RelayPlan:
     index: int  # place among the fleet's relays of the same network, from 1
     hostname: str
+    reboot: schedule.RebootTime | None  # None: this relay never reboots on a schedule
 
     def host_data(self) -> dict:
-        return {"exitkit_index": self.index, "exitkit_hostname": self.hostname}
+        return {"exitkit_index": self.index, "exitkit_hostname": self.hostname,
+                "exitkit_reboot_time": f"{self.reboot.local_time:%H:%M}" if self.reboot else "",
+                "exitkit_reboot_on_calendar": self.reboot.on_calendar if self.reboot else ""}
 
 
 def _error(relay: Relay, key: str, value, expected: str) -> SettingsError:
@@ -47,7 +51,44 @@ def plan_fleet(fleet: Fleet) -> dict[str, RelayPlan]:
             continue
         if hostname and names.setdefault(hostname, relay.name) != relay.name:
             errors.append(_error(relay, key, hostname, f"expected a name unique in the fleet; host '{names[hostname]}' has it too"))
-        plans[relay.name] = RelayPlan(index, hostname)
+        plans[relay.name] = hostname, index
+        try:
+            exit_policy_of(s)
+        except policy.PolicyError as error:
+            key = "exit_policy_rules" if error.index is not None else "exit_policy"
+            value = s.exit_policy_rules[error.index] if error.index is not None else s.exit_policy
+            errors.append(_error(relay, key, value, str(error) if str(error).startswith("expected") else
+                                 f"expected a policy entry that can take effect: {error}"))
+        try:
+            schedule.check_purge_dirs(list(s.purge_dirs))
+        except ValueError as error:
+            errors.append(_error(relay, "purge_dirs", list(s.purge_dirs), str(error)))
     if errors:
         raise FleetInvalid(errors)
-    return plans
+    times = reboot_times(fleet)
+    return {name: RelayPlan(index, hostname, times.get(name)) for name, (hostname, index) in plans.items()}
+
+
+def schedule_inputs(fleet: Fleet) -> list[schedule.RelayToSchedule]:
+    return [schedule.RelayToSchedule(
+        name=relay.name, group=relay.groups[-1], family="", window=schedule.RebootWindow.parse(relay.settings.reboot_window),
+        timezone=relay.settings.timezone, max_at_once=relay.settings.reboot_max_at_once,
+        slot_minutes=relay.settings.reboot_slot_minutes)
+        for relay in fleet.relays if relay.settings.reboot != "never"]
+
+
+def reboot_times(fleet: Fleet) -> dict[str, schedule.RebootTime]:
+    """The fleet's reboot schedule; a fleet that cannot fit its windows is refused."""
+    try:
+        return schedule.reboot_schedule(schedule_inputs(fleet))
+    except schedule.ScheduleError as error:
+        relay = next(r for r in fleet.relays if r.settings.reboot != "never")
+        raise FleetInvalid([_error(relay, "reboot_window", relay.settings.reboot_window, f"expected a window that holds the fleet: {error}")]) from None
+
+
+def exit_policy_of(settings: RelaySettings) -> policy.ExitPolicy:
+    """The one policy a relay enforces, serves and states, from its settings."""
+    own = [a for a in (settings.public_ipv4, settings.public_ipv6) if a]
+    return policy.build_policy(settings.exit_policy, list(settings.exit_policy_rules),
+                               ipv6_exit=settings.ipv6_exit, own_addresses=own,
+                               exit_relay=settings.exit_policy != "reject-all")

@@ -21,9 +21,3 @@ def test_relays_are_healthy(fleet, first_run):
         state = fleet.exec(relay.name, "systemctl", "is-system-running", check=False).stdout.strip()
         assert state == "running", f"{relay.name}: {state}: " + fleet.exec(
             relay.name, "systemctl", "--failed", "--no-legend", check=False).stdout
-
-
-def test_hostname_files_follow_the_naming_plan(fleet, first_run):
-    host = fleet.host("relay-2")
-    assert host.file("/etc/hostname").content_string.strip() == "nym-exit-1.example.net"
-    assert "127.0.1.1\tnym-exit-1.example.net nym-exit-1" in host.file("/etc/hosts").content_string
