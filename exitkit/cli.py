@@ -1,7 +1,11 @@
 """The `exitkit` command: look at a fleet without touching any host.
 
-    exitkit check inventory/<fleet>.py         validate every setting of every relay
-    exitkit settings-table                     the README's settings table
+    exitkit check inventory/<fleet>.py                     validate every setting of every relay
+    exitkit policy inventory/<fleet>.py RELAY [--form F]   the relay's effective exit policy
+    exitkit policy inventory/<fleet>.py RELAY --exits-to ADDR:PORT
+                                                           would RELAY exit there? (for a complaint)
+    exitkit schedule inventory/<fleet>.py                  the fleet's reboot schedule
+    exitkit settings-table                                 the README's settings table
 """
 
 from __future__ import annotations
@@ -34,6 +38,64 @@ def cmd_check(args) -> int:
     return 0
 
 
+def cmd_policy(args) -> int:
+    from exitkit import policy as P
+    from exitkit.plan import exit_policy_of
+
+    fleet, _ = _load(args.inventory)
+    try:
+        relay = fleet.relay(args.relay)
+    except KeyError:
+        print(f"exitkit: no relay '{args.relay}' in {args.inventory}; relays: "
+              + ", ".join(r.name for r in fleet.relays), file=sys.stderr)
+        return 2
+    policy = exit_policy_of(relay.settings)
+    if args.exits_to:
+        address, _, port = args.exits_to.rpartition(":")
+        address = address.strip("[]")
+        try:
+            allowed = policy.allows(address, int(port))
+        except ValueError:
+            print(f"exitkit: expected ADDRESS:PORT such as 198.51.100.7:443 or [2001:db8::1]:443, got {args.exits_to!r}",
+                  file=sys.stderr)
+            return 2
+        rule = policy.deciding_rule(address, int(port))
+        verdict = "EXITS" if allowed else "does NOT exit"
+        print(f"{relay.name} ({relay.settings.nickname}) {verdict} to {args.exits_to}: decided by '{rule}'"
+              + (f"  # {rule.note}" if getattr(rule, "note", "") else ""))
+        return 0 if allowed else 1
+    forms = {
+        "torrc": lambda: P.render_torrc(policy),
+        "nym": lambda: P.render_nym(policy),
+        "nftables": lambda: P.render_nftables(policy, relay.settings.exit_interface),
+        "summary": lambda: _summary_text(P.summarise(policy)),
+    }
+    for form in ([args.form] if args.form else list(forms)):
+        print(f"### {relay.name}: {form} (policy id {P.policy_id(policy)})")
+        print(forms[form]().rstrip() + "\n")
+    return 0
+
+
+def _summary_text(summary) -> str:
+    lines = [f"open ports: " + (", ".join(f"{p} ({s})" if s else p for p, s in summary.open_ports) or "none")]
+    if summary.closed_ports:
+        lines.append("closed ports: " + ", ".join(f"{p} ({s})" if s else p for p, s in summary.closed_ports))
+    for destination, note in summary.blocked:
+        lines.append(f"blocked: {destination}" + (f"  # {note}" if note else ""))
+    lines.append(f"IPv6 exit: {'on' if summary.ipv6_exit else 'off'}")
+    return "\n".join(lines)
+
+
+def cmd_schedule(args) -> int:
+    from exitkit import schedule
+    from exitkit.plan import schedule_inputs
+
+    fleet, plans = _load(args.inventory)
+    times = {name: plan.reboot for name, plan in plans.items() if plan.reboot}
+    print(schedule.format_schedule_table(times, schedule_inputs(fleet)))
+    return 0
+
+
 def cmd_settings_table(args) -> int:
     sys.stdout.write(settings.settings_table())
     return 0
@@ -45,6 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("check", help="validate every setting of every relay")
     p.add_argument("inventory")
     p.set_defaults(func=cmd_check)
+    p = sub.add_parser("policy", help="a relay's effective exit policy, or whether it exits to ADDR:PORT")
+    p.add_argument("inventory")
+    p.add_argument("relay")
+    p.add_argument("--form", choices=("torrc", "nym", "nftables", "summary"))
+    p.add_argument("--exits-to", metavar="ADDR:PORT")
+    p.set_defaults(func=cmd_policy)
+    p = sub.add_parser("schedule", help="the fleet's reboot schedule")
+    p.add_argument("inventory")
+    p.set_defaults(func=cmd_schedule)
     p = sub.add_parser("settings-table", help="print the README's settings table")
     p.set_defaults(func=cmd_settings_table)
     args = parser.parse_args(argv)

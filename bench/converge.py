@@ -1,0 +1,70 @@
+"""Benchmark: first converge and no-op re-run of a local fleet at several sizes.
+
+    ./kit bench [--sizes 1,3,10]
+
+Prints a table of wall times and remote commands per host (counted from pyinfra's
+--debug log). A no-op re-run should cost little more than pyinfra's fact reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT))
+
+from exitkit.localfleet import LocalFleet, pyinfra  # noqa: E402
+from tests.fleet.harness import TestFleet  # noqa: E402
+
+GROUP_DATA = {"all": {"operator_name": "Bench Exit Collective", "abuse_email": "abuse@example.net",
+                      "domain": "example.net", "test_network_off": True,
+                      "reboot_window": "00:00-06:00", "reboot_max_at_once": 2}}
+COMMAND = re.compile(r"Running command on ([\w.-]+)")
+
+
+def converge(fleet: TestFleet) -> tuple[float, float, int]:
+    """Wall seconds, remote commands per host (mean), changes."""
+    fleet.write()
+    started = time.monotonic()
+    result = pyinfra(fleet.folder / "inventory" / f"{fleet.lab.name}.py", "--debug", cwd=fleet.folder)
+    took = time.monotonic() - started
+    if result.returncode != 0:
+        raise SystemExit(f"pyinfra failed:\n{result.stderr[-3000:]}")
+    per_host = Counter(COMMAND.findall(result.stderr))
+    changes = re.search(r"Grand total\s+\d+\s+(\S+)", result.stdout + result.stderr)
+    return took, sum(per_host.values()) / max(len(per_host), 1), int(changes.group(1)) if changes and changes.group(1) != "-" else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="1,3,10")
+    sizes = [int(s) for s in parser.parse_args().sizes.split(",")]
+    rows = []
+    for size in sizes:
+        lab = LocalFleet("bench", size)
+        lab.down()
+        try:
+            lab.up()
+            fleet = TestFleet(lab, Path(tempfile.mkdtemp(prefix="exitkit-bench-")))
+            fleet.groups = {"exits": {r.name: {"nickname": f"bench{i}"} for i, r in enumerate(lab.relays, 1)}}
+            fleet.group_data = GROUP_DATA
+            first = converge(fleet)
+            again = converge(fleet)
+            rows.append((size, *first, *again))
+        finally:
+            lab.down()
+    print("| relays | first converge | commands/host | changes | no-op re-run | commands/host | changes |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for size, t1, c1, ch1, t2, c2, ch2 in rows:
+        print(f"| {size} | {t1:.1f} s | {c1:.0f} | {ch1} | {t2:.1f} s | {c2:.0f} | {ch2} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
