@@ -798,13 +798,19 @@ def render_torrc(policy: ExitPolicy) -> str:
         "ExitPolicyRejectLocalInterfaces 1",
         f"IPv6Exit {1 if policy.ipv6_exit else 0}",
     ]
+    return "\n".join(lines + _exit_policy_lines(policy)) + "\n"
+
+
+def _exit_policy_lines(policy: ExitPolicy) -> list[str]:
+    """``ExitPolicy`` lines by section, each note as a comment above its rule (torrc and Nym alike)."""
+    lines = []
     for section in policy.sections():
         lines.append(f"# {section.title}")
         for rule in section.rules:
             if rule.note and _comment(rule.note):
                 lines.append(f"# {_comment(rule.note)}")
             lines.append(f"ExitPolicy {rule}")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def render_nym(policy: ExitPolicy) -> str:
@@ -815,19 +821,13 @@ def render_nym(policy: ExitPolicy) -> str:
     private-range rejects, so every rule is written out.
     """
     lines = [
-        "# Exit policy of this Nym exit gateway, written by exitkit.",
+        "# Exit policy of this exit relay in Nym's format (a Nym node can fetch it), written by exitkit.",
         f"# policy id: {policy_id(policy)}",
         f"# preset: {policy.preset}",
         f"# IPv6 exit: {'on' if policy.ipv6_exit else 'off'}",
         "# The first rule that matches a destination address and port decides.",
     ]
-    for section in policy.sections():
-        lines.append(f"# {section.title}")
-        for rule in section.rules:
-            if rule.note and _comment(rule.note):
-                lines.append(f"# {_comment(rule.note)}")
-            lines.append(f"ExitPolicy {rule}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _exit_policy_lines(policy)) + "\n"
 
 
 _INTERFACE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
