@@ -48,13 +48,6 @@ def integer(low: int, high: int, what: str = "a whole number") -> Check:
 port = integer(1, 65535, "a port number")
 
 
-def optional_port(value: Any) -> int:
-    """0 means 'off' for ports that are optional."""
-    if value == 0:
-        return 0
-    return integer(1, 65535, "a port number (or 0 for off)")(value)
-
-
 def boolean(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError("expected true or false")
@@ -113,15 +106,6 @@ def optional(check: Check) -> Check:
     return wrapped
 
 
-def ip_address(value: Any) -> str:
-    try:
-        if not isinstance(value, str):  # ipaddress would take an int as an address
-            raise ValueError
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        raise ValueError("expected an IPv4 or IPv6 address such as 203.0.113.10 or 2001:db8::10") from None
-
-
 def ip_of_version(version: int) -> Check:
     example = "203.0.113.10" if version == 4 else "2001:db8::10"
 
@@ -135,21 +119,6 @@ def ip_of_version(version: int) -> Check:
         return str(address)
 
     return check
-
-
-def cidr(value: Any) -> str:
-    try:
-        if not isinstance(value, str):
-            raise ValueError
-        return str(ipaddress.ip_network(value, strict=True))
-    except ValueError:
-        raise ValueError("expected an address range in CIDR form such as 203.0.113.0/24 or 2001:db8::/32") from None
-
-
-def time_of_day(value: Any) -> str:
-    if not isinstance(value, str) or not _TIME.fullmatch(value):
-        raise ValueError("expected a time of day as HH:MM, 00:00 to 23:59")
-    return value
 
 
 def time_window(value: Any) -> str:

@@ -79,10 +79,10 @@ class Fleet:
         return out
 
 
-def _shown(path: Path, cwd: Path | None = None) -> str:
+def _shown(path: Path) -> str:
     """A path as the operator sees it: relative to the folder pyinfra runs from."""
     try:
-        return os.path.relpath(path, cwd or Path.cwd())
+        return os.path.relpath(path)
     except ValueError:
         return str(path)
 
@@ -260,14 +260,7 @@ def _fleet_checks(fleet: Fleet) -> list[SettingsError]:
                 file, where = _source(relay, key)
                 errors.append(SettingsError(file, f"host '{relay.name}'", key, value,
                                             f"expected a {key} unique in the fleet; host '{other}' has it too"))
-    for check in FLEET_CHECKS:
-        errors.extend(check(fleet))
     return errors
-
-
-# Checks added by the units that own them (policy, schedule, naming): each takes
-# a Fleet and returns a list of SettingsError.
-FLEET_CHECKS: list = []
 
 
 def pyinfra_inventory(inventory_py: str) -> dict[str, list]:
