@@ -175,3 +175,76 @@ def absolute_path(value: Any) -> str:
     if not isinstance(value, str) or not value.startswith("/") or "/../" in value + "/":
         raise ValueError("expected an absolute path such as /var/log/lighttpd")
     return value
+
+
+def ip_address(value: Any) -> str:
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError("expected an IP address such as 203.0.113.10 or 2001:db8::10") from None
+
+
+# Large public resolvers: an exit that sends every lookup of its users to one of
+# them hands a third party the whole DNS history of the exit (and makes it easy
+# to correlate). Operators may forward to their provider's resolver instead.
+PUBLIC_RESOLVERS = {
+    "8.8.8.8": "Google", "8.8.4.4": "Google", "2001:4860:4860::8888": "Google", "2001:4860:4860::8844": "Google",
+    "1.1.1.1": "Cloudflare", "1.0.0.1": "Cloudflare", "2606:4700:4700::1111": "Cloudflare",
+    "2606:4700:4700::1001": "Cloudflare", "1.1.1.2": "Cloudflare", "1.0.0.2": "Cloudflare",
+    "1.1.1.3": "Cloudflare", "1.0.0.3": "Cloudflare",
+    "9.9.9.9": "Quad9", "149.112.112.112": "Quad9", "9.9.9.10": "Quad9", "9.9.9.11": "Quad9",
+    "2620:fe::fe": "Quad9", "2620:fe::9": "Quad9",
+    "208.67.222.222": "OpenDNS", "208.67.220.220": "OpenDNS", "2620:119:35::35": "OpenDNS",
+    "2620:119:53::53": "OpenDNS",
+    "94.140.14.14": "AdGuard", "94.140.15.15": "AdGuard",
+    "76.76.2.0": "Control D", "76.76.10.0": "Control D",
+    "185.228.168.9": "CleanBrowsing", "185.228.169.9": "CleanBrowsing",
+    "64.6.64.6": "Verisign", "64.6.65.6": "Verisign",
+    "77.88.8.8": "Yandex", "77.88.8.1": "Yandex",
+    "4.2.2.1": "Level3", "4.2.2.2": "Level3",
+}
+
+
+def private_resolver(value: Any) -> str:
+    """A resolver an exit may forward to: any address but a large public resolver's."""
+    address = ip_address(value)
+    if address in PUBLIC_RESOLVERS:
+        raise ValueError(f"expected no large public resolver ({address} is {PUBLIC_RESOLVERS[address]}'s, which "
+                         "would see every lookup of the exit's users); leave dns_forwarders empty so the relay "
+                         "resolves itself, or use your provider's own resolver")
+    return address
+
+
+def tor_bandwidth(value: Any) -> str:
+    """tor's bandwidth form: a number and a unit, such as '20 MBytes' or '100 Mbits'."""
+    units = ("bytes", "kbytes", "mbytes", "gbytes", "tbytes", "kbits", "mbits", "gbits", "tbits",
+             "kb", "mb", "gb", "tb", "kbit", "mbit", "gbit")
+    match = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]+)\s*", value) if isinstance(value, str) else None
+    if not match or match.group(2).lower() not in units or int(match.group(1)) == 0:
+        raise ValueError("expected tor's bandwidth form: a number and a unit, such as '20 MBytes' or '100 MBits'")
+    return f"{match.group(1)} {match.group(2)}"
+
+
+def family_name(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_-]{0,32}", value):
+        raise ValueError("expected a family name of up to 32 letters, digits, _ or -, or empty for no family")
+    return value
+
+
+def resolver_address(value: Any) -> str:
+    """An address with an optional port: 127.0.0.1, 127.0.0.1:5353, [::1]:53."""
+    if isinstance(value, str):
+        match = re.fullmatch(r"\[([0-9a-fA-F:.]+)\](?::(\d+))?|([0-9.]+)(?::(\d+))?|([0-9a-fA-F:]+)", value)
+        if match:
+            host = match.group(1) or match.group(3) or match.group(5)
+            port = match.group(2) or match.group(4)
+            try:
+                ipaddress.ip_address(host)
+                if port is None or 1 <= int(port) <= 65535:
+                    return value
+            except ValueError:
+                pass
+    raise ValueError("expected a resolver address such as 127.0.0.1, 127.0.0.1:5353 or [::1]:53")
+

@@ -21,6 +21,10 @@ LANGUAGES = ("en", "de", "ja")
 JURISDICTIONS = ("us", "de", "jp", "eu")
 POLICY_PRESETS = ("tor-reduced", "tor-default", "web", "reject-all", "custom")
 REBOOT_MODES = ("nightly", "when-required", "never")
+TOR_SOURCES = ("debian", "torproject")
+CONTACT_PROOFS = ("", "uri-rsa", "dns-rsa")
+# deb.torproject.org archive signing key
+TORPROJECT_KEY = "A3C4 F0F9 79CA A22C DBA8  F512 EE8C BC9E 886D DD89".replace("  ", " ")
 
 
 def setting(default: Any, meaning: str, check: checks.Check, example: str = "") -> Any:
@@ -73,11 +77,33 @@ class RelaySettings:
     reboot_slot_minutes: int = setting(15, "Minutes a rebooting relay counts as down.", checks.integer(5, 120, "a number of minutes"))
     security_updates: bool = setting(True, "Install Debian security updates automatically (unattended-upgrades).", checks.boolean)
 
+    # --- the tor relay (network: tor)
+    tor_package_source: str = setting("debian", "Where tor comes from: Debian's archive, or the Tor Project's own repository.", checks.one_of(*TOR_SOURCES))
+    torproject_key_fingerprint: str = setting(TORPROJECT_KEY, "Pinned fingerprint of the Tor Project's archive signing key.", checks.pgp_fingerprint)
+    tor_instances: int = setting(1, "tor instances on this host (tor@default, tor@i2, ...), each with its own ports and keys.", checks.integer(1, 8))
+    or_port: int = setting(9001, "ORPort of the first tor instance; instance n uses or_port + n - 1.", checks.port)
+    or_ipv6: bool = setting(False, "Also listen for relays on public_ipv6 (needs public_ipv6).", checks.boolean)
+    contact_info: str = setting("", "tor's ContactInfo as free text; empty means built from the contact settings (ContactInfo sharing spec v2).", checks.optional(checks.nonempty))
+    contact_proof: str = setting("", "Proof of operator domain in ContactInfo: uri-rsa, dns-rsa, or none.", checks.one_of(*CONTACT_PROOFS))
+    metrics_port: int = setting(0, "tor MetricsPort on 127.0.0.1 for the first instance (next instances +1); 0 means off.", checks.integer(0, 65535, "a port number (0 for off)"))
+    bandwidth_rate: str = setting("", "tor's BandwidthRate, such as '20 MBytes'; empty means unlimited.", checks.optional(checks.tor_bandwidth))
+    bandwidth_burst: str = setting("", "tor's BandwidthBurst, such as '40 MBytes'; empty means tor's default.", checks.optional(checks.tor_bandwidth))
+    outbound_bind_address_exit: str = setting("", "Source address for exit connections (OutboundBindAddressExit).", checks.optional(checks.ip_address))
+    tor_family: str = setting("fleet", "Relays with the same family name declare each other (MyFamily, FamilyId); empty for none.", checks.family_name)
+    dns_forwarders: tuple = setting((), "Resolvers unbound forwards to; empty (advised) means it resolves from the root itself.", checks.list_of(checks.private_resolver, "resolver addresses"))
+    key_backup_dir: str = setting("", "Folder on the control machine to copy each relay's identity keys to (0600); empty means no copy.", checks.optional(checks.nonempty))
+
+    # --- fleet operations
+    restart_batch_size: int = setting(0, "Relays restarting tor or lighttpd at the same time; 0 means a quarter of the fleet, at least one.", checks.integer(0, 1000))
+    restart_wait_seconds: int = setting(90, "How long a restarted relay may take to answer again before the rolling restart stops.", checks.integer(5, 3600, "a number of seconds"))
+    name_must_say_exit: bool = setting(True, "Refuse relay names whose first label does not say exit, relay, proxy...", checks.boolean)
+    dns_check_resolver: str = setting("", "Resolver the reverse-DNS check asks (address[:port]); empty means the system's.", checks.optional(checks.resolver_address))
+
     # --- the web server
     http_port: int = setting(80, "Port the notice page is served on.", checks.port)
 
     # --- test fleets only
-    test_network_off: bool = setting(False, "TEST AND DEMO FLEETS ONLY: keep tor off the real network.", checks.boolean)
+    test_network_off: bool = setting(False, "TEST AND DEMO FLEETS ONLY: keep tor off the real network (DisableNetwork, no descriptor) and unbound off the root servers.", checks.boolean)
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> "RelaySettings":
