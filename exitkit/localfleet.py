@@ -162,6 +162,11 @@ class LocalFleet:
     def network(self) -> str:
         return f"exitkit-{self.name}"
 
+    @property
+    def resolver(self) -> str:
+        """podman's DNS server on the fleet's network: test relays forward to it, never to the root."""
+        return f"10.89.{100 + self.slot}.1"
+
     def relay(self, i: int) -> LabRelay:
         base = 2200 + 100 * self.slot
         return LabRelay(f"relay-{i}", f"exitkit-{self.name}-{i}", base + i, 8000 + 100 * self.slot + i)

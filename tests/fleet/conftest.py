@@ -44,6 +44,8 @@ def fleet(tmp_path_factory):
     under_test = TestFleet(lab, tmp_path_factory.mktemp("fleet"))
     under_test.groups = copy.deepcopy(GROUPS)
     under_test.group_data = copy.deepcopy(GROUP_DATA)
+    # unbound on test relays asks podman's resolver on the test network, never the root servers
+    under_test.group_data["all"]["dns_forwarders"] = [lab.resolver]
     try:
         yield under_test
     finally:
