@@ -3,11 +3,13 @@
     pyinfra inventory/<fleet>.py deploys/exit.py
 """
 
-from deploys import base, maintenance, notice, policy
+from deploys import base, maintenance, notice, policy, resolver, tor
 
 base.system()                       # packages, the relay's name
+resolver.resolver()                 # unbound: the exit's own validating resolver, resolv.conf pointing at it
 policy.firewall()                   # the fleet's exit policy, enforced by nftables
 notice.notice_page()                # notice page, security.txt, exit-policy.txt on a hardened lighttpd
+tor.tor_relay()                     # tor exits: checked torrc per instance, families, rolling restarts
 maintenance.log_lifetime()          # journal in memory, purge timer: logs live no longer than promised
 maintenance.security_updates()      # unattended-upgrades, Debian security only
 maintenance.scheduled_reboot()      # the fleet's staggered reboot timer

@@ -4,27 +4,33 @@ from __future__ import annotations
 
 import hashlib
 import shlex
-from io import StringIO
+from io import BytesIO
+from pathlib import Path
 
 from pyinfra import host, logger, state
-from pyinfra.api import FileUploadCommand, StringCommand, operation
+from pyinfra.api import FileUploadCommand, FunctionCommand, StringCommand, operation
 from pyinfra.api.output import format_text
 from pyinfra.facts.files import File, FileContents, Sha1File
 from pyinfra.operations.util.files import generate_color_diff
 
+from exitkit.tor import write_secret
+
 
 @operation()
-def checked_file(content: str, dest: str, check: str | None = None, mode: int = 644,
-                 user: str = "root", group: str = "root"):
+def checked_file(content: str | bytes, dest: str, check: str | None = None, mode: int = 644,
+                 user: str = "root", group: str = "root", secret: bool = False, in_place: bool = False):
     """Put ``content`` at ``dest`` only after ``check`` accepted it.
 
     The new file is uploaded beside the old one, ``check`` (a command with
     ``{path}`` for the new file) must exit 0, and only then does a rename replace
     the old file: a broken config never replaces a working one, and the run fails
     with the checking program's own message. Unchanged content is a no-op.
+    ``secret`` files are never shown in a diff; ``in_place`` files (a container
+    engine's bind-mounted /etc/resolv.conf) are overwritten instead of renamed.
     """
+    data = content.encode() if isinstance(content, str) else content
     remote = host.get_fact(File, path=dest)
-    want = hashlib.sha1(content.encode()).hexdigest()
+    want = hashlib.sha1(data).hexdigest()
     if remote and host.get_fact(Sha1File, path=dest) == want:
         if (remote["mode"], remote["user"], remote["group"]) != (mode, user, group):
             yield StringCommand("chown", f"{user}:{group}", dest)
@@ -32,15 +38,98 @@ def checked_file(content: str, dest: str, check: str | None = None, mode: int = 
         else:
             host.noop(f"{dest} is up to date")
         return
-    if state.config.DIFF:
+    if state.config.DIFF and secret:
+        host.log(f"Will {'replace' if remote else 'create'} {format_text(dest, bold=True)} (secret: no diff shown)",
+                 logger.info)
+    elif state.config.DIFF:
         old = host.get_fact(FileContents, path=dest) if remote else []
         host.log(f"Will {'modify' if remote else 'create'} {format_text(dest, bold=True)}", logger.info)
-        for line in generate_color_diff([line + "\n" for line in old or []], content.splitlines(True)):
+        for line in generate_color_diff([line + "\n" for line in old or []], data.decode().splitlines(True)):
             logger.info("  %s", line)
     new = f"{dest}.exitkit-new"
     quoted = shlex.quote(new)
-    yield FileUploadCommand(StringIO(content), new, remote_temp_filename=host.get_temp_filename(new))
+    yield FileUploadCommand(BytesIO(data), new, remote_temp_filename=host.get_temp_filename(new))
     yield StringCommand(f"chown {user}:{group} {quoted} && chmod {mode} {quoted}")
     if check:
         yield StringCommand(f"{check.format(path=quoted)} || {{ rc=$?; rm -f {quoted}; exit $rc; }}")
-    yield StringCommand(f"mv -f {quoted} {shlex.quote(dest)}")
+    if in_place:
+        target = shlex.quote(dest)
+        yield StringCommand(f"{{ [ ! -L {target} ] || rm -f {target}; }} && cat {quoted} > {target} && rm -f {quoted}")
+    else:
+        yield StringCommand(f"mv -f {quoted} {shlex.quote(dest)}")
+
+
+# ------------------------------------------------------------------ rolling restarts
+_STOPPED_AT: dict[str, str] = {}  # rolling restart name -> the relay that did not come back
+
+
+def ready_command(services: list[str], http_port: int, wait_seconds: int) -> str:
+    """Waits until every service is active and the notice page answers 200 on the relay itself."""
+    probe = (f"exec 3<>/dev/tcp/127.0.0.1/{http_port} && printf 'HEAD / HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3"
+             " && head -c 12 <&3 | grep -q ' 200'")
+    loop = (f"end=$(( $(date +%s) + {wait_seconds} )); "
+            f"until systemctl is-active -q {' '.join(services)} && ( {probe} ) 2>/dev/null; do "
+            "[ $(date +%s) -lt $end ] || exit 1; sleep 1; done")
+    return "bash -c " + shlex.quote(loop)
+
+
+def _restart_and_wait(roll: str, services: list[str], http_port: int, wait_seconds: int) -> None:
+    stopped = _STOPPED_AT.get(roll)
+    if stopped:
+        raise RuntimeError(f"not restarted: the rolling restart stopped because {stopped} did not come back; "
+                           f"{host.name} keeps running its previous configuration until the next run")
+    units = " ".join(services)
+    restarted, output = host.run_shell_command(StringCommand(f"systemctl restart {units}"))
+    answered = restarted and host.run_shell_command(StringCommand(ready_command(services, http_port, wait_seconds)))[0]
+    if not answered:
+        _STOPPED_AT[roll] = host.name
+        why = "" if restarted else ": " + " ".join(output.stderr_lines[-3:])
+        raise RuntimeError(f"{host.name} did not come back within {wait_seconds}s after restarting {units}{why}; "
+                           "the rolling restart stops here and relays after it keep their previous configuration")
+
+
+def rolling_restart(name: str, services: list[str], http_port: int, wait_seconds: int, batch: int, when):
+    """Restart ``services`` a batch of relays at a time; each batch must answer before the next one starts.
+
+    pyinfra runs an operation with ``_parallel=N`` in batches of N hosts; the
+    callback restarts, then waits until the services are active and the notice
+    page answers. A relay that does not come back stops the roll: every later
+    relay fails this operation unrestarted (its new configuration waits, and
+    the next run restarts it, see the units' "applied" markers).
+    """
+    from pyinfra.operations import python
+
+    return python.call(name=name, function=_restart_and_wait, roll=name, services=services, http_port=http_port,
+                       wait_seconds=wait_seconds, _parallel=batch, _if=when)
+
+
+# ------------------------------------------------------------------ secrets to the control machine
+def _download_secret(state, host, src: str, dest: str) -> None:
+    if host.get_fact(File, path=src) is None:
+        return  # no key yet (tor has not run): copied on a later run
+    buffer = BytesIO()
+    host.get_file(src, buffer)
+    target = Path(dest)
+    if target.exists():
+        if target.read_bytes() == buffer.getvalue():
+            return
+        # a relay whose key changed: keep the old copy, add the new one beside it
+        target = target.with_name(f"{target.name}.{hashlib.sha1(buffer.getvalue()).hexdigest()[:8]}")
+        if target.exists():
+            return
+    write_secret(target, buffer.getvalue())
+
+
+@operation()
+def fetch_secret(src: str, dest: str):
+    """Copy a relay's secret file (a tor identity key) to the control machine, unless the copy is current.
+
+    Never shown, never overwritten: a copy that differs from the relay's file
+    stays, and the relay's file is kept beside it under a name with its hash.
+    """
+    remote = host.get_fact(Sha1File, path=src)
+    local = Path(dest)
+    if remote and local.exists() and hashlib.sha1(local.read_bytes()).hexdigest() == remote:
+        host.noop(f"{dest} is a current copy")
+        return
+    yield FunctionCommand(_download_secret, (src, dest), {})

@@ -283,6 +283,7 @@ def pyinfra_inventory(inventory_py: str) -> dict[str, list]:
     groups: dict[str, list] = {}
     for relay in fleet.relays:
         data = {**relay.connection, **_as_host_data(relay.settings), "exitkit_fleet": fleet.name,
+                "exitkit_fleet_dir": str(Path(inventory_py).resolve().parent.parent),
                 **plans[relay.name].host_data()}
         first = relay.groups[2] if len(relay.groups) > 2 else fleet.name
         for group in relay.groups[2:] or (fleet.name,):

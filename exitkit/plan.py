@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exitkit import naming, policy, schedule
+from exitkit import naming, policy, schedule, tor
 from exitkit.fleet import Fleet, FleetInvalid, Relay, SettingsError
 from exitkit.settings import RelaySettings
 
@@ -19,9 +19,12 @@ class RelayPlan:
     index: int  # place among the fleet's relays of the same network, from 1
     hostname: str
     reboot: schedule.RebootTime | None  # None: this relay never reboots on a schedule
+    tor_family_hosts: tuple[str, ...] = ()  # hosts whose tor instances declare each other (this one included)
+    restart_batch: int = 1  # relays restarting their daemons at the same moment, fleet-wide
 
     def host_data(self) -> dict:
         return {"exitkit_index": self.index, "exitkit_hostname": self.hostname,
+                "exitkit_tor_family_hosts": list(self.tor_family_hosts), "exitkit_restart_batch": self.restart_batch,
                 "exitkit_reboot_time": f"{self.reboot.local_time:%H:%M}" if self.reboot else "",
                 "exitkit_reboot_on_calendar": self.reboot.on_calendar if self.reboot else ""}
 
@@ -63,10 +66,60 @@ def plan_fleet(fleet: Fleet) -> dict[str, RelayPlan]:
             schedule.check_purge_dirs(list(s.purge_dirs))
         except ValueError as error:
             errors.append(_error(relay, "purge_dirs", list(s.purge_dirs), str(error)))
+    errors.extend(_tor_checks(fleet))
     if errors:
         raise FleetInvalid(errors)
     times = reboot_times(fleet)
-    return {name: RelayPlan(index, hostname, times.get(name)) for name, (hostname, index) in plans.items()}
+    families = tor_families(fleet)
+    batch = restart_batch(fleet)
+    return {name: RelayPlan(index, hostname, times.get(name), families.get(name, ()), batch)
+            for name, (hostname, index) in plans.items()}
+
+
+def tor_families(fleet: Fleet) -> dict[str, tuple[str, ...]]:
+    """Host -> the tor relays of its family (itself included), in inventory order."""
+    members: dict[str, list[str]] = {}
+    for relay in fleet.relays:
+        if relay.settings.network == "tor" and relay.settings.tor_family:
+            members.setdefault(relay.settings.tor_family, []).append(relay.name)
+    return {name: tuple(hosts) for hosts in members.values() for name in hosts}
+
+
+def restart_batch(fleet: Fleet) -> int:
+    """The operator's batch size (the smallest, if relays differ), else a quarter of the fleet, at least one."""
+    chosen = [r.settings.restart_batch_size for r in fleet.relays if r.settings.restart_batch_size]
+    return min(chosen) if chosen else max(1, len(fleet.relays) // 4)
+
+
+def _tor_checks(fleet: Fleet) -> list[SettingsError]:
+    """A tor relay's ports and instance nicknames must not collide."""
+    errors = []
+    nicknames: dict[str, str] = {}
+    for relay in fleet.relays:
+        s = relay.settings
+        if s.network != "tor":
+            continue
+        if s.or_ipv6 and not s.public_ipv6:
+            errors.append(_error(relay, "or_ipv6", True, "expected public_ipv6 to be set when the ORPort listens on IPv6"))
+        instances = tor.instances(s)
+        or_ports = range(s.or_port, s.or_port + s.tor_instances)
+        if or_ports[-1] > 65535:
+            errors.append(_error(relay, "or_port", s.or_port, f"expected room for {s.tor_instances} ORPorts below 65536"))
+        taken = {s.http_port: "http_port"}
+        taken.update({i.metrics_port: "metrics_port" for i in instances if i.metrics_port})
+        for port in or_ports:
+            if port in taken:
+                errors.append(_error(relay, "or_port", s.or_port, f"expected ORPorts ({or_ports[0]}-{or_ports[-1]}) "
+                                     f"apart from {taken[port]} {port}"))
+                break
+        if s.metrics_port and s.metrics_port + s.tor_instances - 1 > 65535:
+            errors.append(_error(relay, "metrics_port", s.metrics_port, "expected room for a MetricsPort per instance"))
+        for instance in instances:
+            other = nicknames.setdefault(instance.nickname.lower(), relay.name)
+            if other != relay.name:
+                errors.append(_error(relay, "nickname", s.nickname, f"expected nicknames unique in the fleet: tor "
+                                     f"instance {instance.name} would be called {instance.nickname}, as one on host '{other}' is"))
+    return errors
 
 
 def schedule_inputs(fleet: Fleet) -> list[schedule.RelayToSchedule]:

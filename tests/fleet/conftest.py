@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 
 import pytest
 
@@ -13,7 +14,7 @@ from tests.fleet.harness import TestFleet
 GROUPS = {
     "tor_exits": {
         "relay-1": {"nickname": "exitkittest1", "public_ipv4": "192.0.2.21", "language": "en",
-                    "jurisdictions": ["us", "eu"]},
+                    "jurisdictions": ["us", "eu"], "tor_instances": 2, "metrics_port": 9035},
         "relay-3": {"nickname": "exitkittest3", "public_ipv4": "192.0.2.23", "language": "ja",
                     "jurisdictions": ["jp"]},
     },
@@ -39,7 +40,9 @@ GROUP_DATA = {
 @pytest.fixture(scope="session")
 def fleet(tmp_path_factory):
     lab = LocalFleet("test", 3)
-    lab.down()  # a fleet left over by an interrupted run
+    keep = os.environ.get("EXITKIT_KEEP_FLEET") == "1"  # developers: reuse the relays, leave them up
+    if not keep:
+        lab.down()  # a fleet left over by an interrupted run
     lab.up()
     under_test = TestFleet(lab, tmp_path_factory.mktemp("fleet"))
     under_test.groups = copy.deepcopy(GROUPS)
@@ -49,7 +52,8 @@ def fleet(tmp_path_factory):
     try:
         yield under_test
     finally:
-        lab.down()
+        if not keep:
+            lab.down()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,192 @@
+"""The Tor exit: tor from Debian (or the Tor Project), a checked torrc per instance, families, keys kept safe."""
+
+from __future__ import annotations
+
+import json
+from io import BytesIO
+from pathlib import Path
+
+from pyinfra import host, state
+from pyinfra.api import FactBase, deploy
+from pyinfra.facts.files import Directory
+from pyinfra.operations import apt, files, python, server, systemd
+
+from deploys.context import TEMPLATES, plan, relay_settings
+from deploys.ops import checked_file, fetch_secret, rolling_restart
+from exitkit import tor
+from exitkit.plan import exit_policy_of
+from exitkit.settings import RelaySettings
+
+TORPROJECT_KEYRING = "/usr/share/keyrings/deb.torproject.org-keyring.gpg"
+IDENTITY_KEYS = ("secret_id_key", "ed25519_master_id_secret_key", "ed25519_master_id_public_key")
+
+
+class TorRelayState(FactBase):
+    """Fingerprints, the torrc each running instance started with, and tor@default's unit state."""
+
+    command = tor.STATE_COMMAND
+
+    def process(self, output):
+        return tor.parse_tor_state(list(output))
+
+
+def fleet_dir() -> Path:
+    """The operator's fleet folder (holds inventory/), where the family key and key backups live."""
+    return Path(plan("fleet_dir") or ".")
+
+
+@deploy("Tor exit relay")
+def tor_relay():
+    s = relay_settings()
+    if s.network != "tor":
+        return
+    instances = tor.instances(s)
+    current = host.get_fact(TorRelayState)
+    if s.tor_package_source == "torproject":
+        _torproject_repository(s)
+    if current.default_unit == "":
+        # Debian's package starts a tor client at once: keep tor stopped until our checked torrc is in place
+        server.shell(name="Keep tor from starting before its torrc is checked",
+                     commands=["systemctl mask tor@default.service"])
+    apt.packages(name="Install tor", packages=["tor"], update=True, cache_time=3600, no_recommends=True)
+    files.put(name="Note which torrc each running tor started with", src=str(TEMPLATES / "tor/exitkit-tor-applied.sh"),
+              dest="/usr/local/sbin/exitkit-tor-applied", mode="755")
+    dropin = files.put(name="Start hook for every tor instance", dest="/etc/systemd/system/tor@.service.d/exitkit.conf",
+                       src=str(TEMPLATES / "tor/tor@.service.d-exitkit.conf"), create_remote_dir=True)
+    systemd.daemon_reload(name="Reload systemd for the tor start hook", _if=dropin.did_change)
+
+    family_id, family_key = "", None
+    if s.tor_family:
+        key_path, family_id = tor.ensure_family_key(fleet_dir() / "secrets" / "tor-family", s.tor_family)
+        family_key = key_path.read_bytes()
+    fingerprints, missing = family_fingerprints(s)
+    policy = exit_policy_of(s)
+    torrcs = {}
+    for instance in instances:
+        if instance.name != "default" and not host.get_fact(Directory, path=f"/etc/tor/instances/{instance.name}"):
+            server.shell(name=f"Create tor instance {instance.name} (its own user, data directory and keys)",
+                         commands=[f"tor-instance-create {instance.name}"])
+        if family_key:
+            files.directory(name=f"Key directory of {instance.service}", path=f"{instance.data_dir}/keys",
+                            user=instance.user, group=instance.user, mode="2700")
+            checked_file(name=f"Family key of {instance.service}", content=family_key, secret=True,
+                         dest=f"{instance.data_dir}/keys/{s.tor_family}.secret_family_key",
+                         user=instance.user, group=instance.user, mode=600)
+        family = tor.Family(tuple(fp for (owner, data_dir), fp in fingerprints.items()
+                                  if (owner, data_dir) != (host.name, instance.data_dir)), family_id)
+        content = tor.render_torrc_file(s, instance, policy, family)
+        torrcs[instance.name] = content
+        checked_file(name=f"torrc of {instance.service}, checked by tor --verify-config first", content=content,
+                     dest=instance.torrc, check=instance.verify_command)
+
+    if current.default_unit == "masked" or current.default_unit == "":
+        server.shell(name="Let tor start now that its torrc is checked", commands=["systemctl unmask tor@default.service"])
+    # tor.service brings up tor@default at boot (Debian's generator); other instances are enabled themselves
+    systemd.service(name="tor enabled at boot", service="tor.service", enabled=True)
+    for instance in instances:
+        systemd.service(name=f"{instance.service} enabled and running", service=instance.service,
+                        running=True, enabled=None if instance.name == "default" else True)
+    if missing:
+        python.call(name="Complete MyFamily with the fingerprints of relays new to the family",
+                    function=_complete_family, settings=s, policy=policy, family_id=family_id)
+
+    # restart where the running tor started with another torrc than the one it has now
+    stale = [i.service for i in instances
+             if i.name in current.applied and current.applied[i.name] != tor.torrc_digest(torrcs[i.name])]
+    rolling_restart(name="Rolling restart of tor (a batch at a time, each must answer again)",
+                    services=[i.service for i in instances], http_port=s.http_port,
+                    wait_seconds=s.restart_wait_seconds, batch=plan("restart_batch") or 1,
+                    when=lambda: bool(stale) or host.name in _FAMILY_COMPLETED)
+    if s.key_backup_dir:
+        for instance in instances:
+            backup_identity_keys(instance, fleet_dir() / s.key_backup_dir / host.name / instance.name)
+
+
+def family_fingerprints(s: RelaySettings) -> tuple[dict[tuple[str, str], str], bool]:
+    """(host, data dir) -> fingerprint for every tor instance of this relay's family, read from the relays.
+
+    Facts are read from the other family members too (pyinfra caches them per
+    host). A member that cannot be reached keeps its place through the
+    fingerprint this relay's current torrc already lists for it. ``missing``
+    says that some member has no keys yet (a new relay): its fingerprint is
+    collected after it started, in the same run.
+    """
+    members = plan("tor_family_hosts") or []
+    found: dict[tuple[str, str], str] = {}
+    missing = False
+    cache_file = fleet_dir() / ".exitkit" / "tor-fingerprints.json"
+    cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
+    for name in members:
+        member = state.inventory.get_host(name)
+        member_settings = RelaySettings.from_data(member.data.dict())
+        if not member.connected:
+            # unreachable: its fingerprints (public) as last seen, so families stay as they are
+            for data_dir, fingerprint in cache.get(name, {}).items():
+                found[(name, data_dir)] = fingerprint
+            continue
+        member_state = member.get_fact(TorRelayState)
+        if member_state.fingerprints and cache.get(name) != member_state.fingerprints:
+            cache[name] = member_state.fingerprints
+            cache_file.parent.mkdir(exist_ok=True)
+            cache_file.write_text(json.dumps(cache, indent=1, sort_keys=True) + "\n")
+        for instance in tor.instances(member_settings):
+            fingerprint = member_state.fingerprints.get(instance.data_dir)
+            if fingerprint:
+                found[(name, instance.data_dir)] = fingerprint
+            else:
+                missing = True
+    return dict(sorted(found.items(), key=lambda item: (members.index(item[0][0]), item[0][1]))), missing
+
+
+_FAMILY_COMPLETED: set[str] = set()
+
+
+def _complete_family(settings: RelaySettings, policy, family_id: str) -> None:
+    """At run time, after new relays made their keys: rewrite torrcs whose MyFamily is incomplete."""
+    members = host.data.get("exitkit_tor_family_hosts") or []
+    fingerprints = {}
+    for name in members:
+        member = state.inventory.get_host(name)
+        if not member.connected:
+            continue
+        ok, output = member.run_shell_command(tor.STATE_COMMAND)
+        if ok:
+            for data_dir, fp in tor.parse_tor_state(output.stdout_lines).fingerprints.items():
+                fingerprints[(name, data_dir)] = fp
+    ordered = sorted(fingerprints.items(), key=lambda item: (members.index(item[0][0]), item[0][1]))
+    for instance in tor.instances(settings):
+        family = tor.Family(tuple(fp for key, fp in ordered if key != (host.name, instance.data_dir)), family_id)
+        content = tor.render_torrc_file(settings, instance, policy, family)
+        ok, output = host.run_shell_command(f"cat {instance.torrc}")
+        if ok and "\n".join(output.stdout_lines) + "\n" == content:
+            continue
+        new = f"{instance.torrc}.exitkit-new"
+        host.put_file(BytesIO(content.encode()), new)
+        ok, output = host.run_shell_command(
+            f"chmod 644 {new} && {instance.verify_command.format(path=new)} && mv -f {new} {instance.torrc}")
+        if not ok:
+            host.run_shell_command(f"rm -f {new}")
+            raise RuntimeError(f"torrc of {instance.service} with the complete family was refused by tor: "
+                               + " ".join(output.stderr_lines[-3:]))
+        _FAMILY_COMPLETED.add(host.name)
+
+
+def _torproject_repository(s: RelaySettings) -> None:
+    """The Tor Project's own packages, signed by the key pinned in the settings (needs the internet)."""
+    fingerprint = s.torproject_key_fingerprint.replace(" ", "")
+    apt.packages(name="Tools to check the Tor Project's signing key", packages=["gpg", "ca-certificates"],
+                 no_recommends=True)
+    server.shell(name="Tor Project signing key, checked against the pinned fingerprint", commands=[
+        f"test -s {TORPROJECT_KEYRING} && gpg --show-keys --with-colons {TORPROJECT_KEYRING} | grep -q '^fpr:.*:{fingerprint}:$' "
+        f"|| {{ tmp=$(mktemp) && python3 -c 'import urllib.request,sys; sys.stdout.buffer.write(urllib.request.urlopen("
+        f"\"https://deb.torproject.org/torproject.org/{fingerprint}.asc\").read())' > $tmp "
+        f"&& gpg --show-keys --with-colons $tmp | grep -q '^fpr:.*:{fingerprint}:$' "
+        f"&& gpg --dearmor < $tmp > {TORPROJECT_KEYRING}.new && mv {TORPROJECT_KEYRING}.new {TORPROJECT_KEYRING}; }}"])
+    files.line(name="The Tor Project's package repository", path="/etc/apt/sources.list.d/tor.list",
+               line=f"deb [signed-by={TORPROJECT_KEYRING}] https://deb.torproject.org/torproject.org bookworm main")
+
+
+def backup_identity_keys(instance: tor.TorInstance, folder: Path) -> None:
+    for key in IDENTITY_KEYS:
+        fetch_secret(name=f"Copy {key} of {instance.service} to the control machine",
+                     src=f"{instance.data_dir}/keys/{key}", dest=str(folder / key))

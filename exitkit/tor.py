@@ -1,0 +1,191 @@
+"""A Tor exit from the fleet settings: instances, ContactInfo, torrc, families.
+
+Pure logic: nothing here knows of hosts. ``deploys/tor.py`` reads fingerprints
+from the relays and turns these results into operations.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from exitkit.policy import ExitPolicy, render_torrc
+from exitkit.settings import RelaySettings
+from exitkit.templating import render
+
+FAMILY_KEY_HEADER = b"== ed25519v1-secret: fmly-id ==\x00"
+
+
+@dataclass(frozen=True)
+class TorInstance:
+    """One tor process on a relay; Debian runs each as the systemd unit tor@<name>."""
+
+    name: str          # "default", then "i2", "i3", ...
+    number: int        # 1, 2, 3, ...
+    nickname: str
+    or_port: int
+    metrics_port: int  # 0: off
+
+    @property
+    def service(self) -> str:
+        return f"tor@{self.name}.service"
+
+    @property
+    def torrc(self) -> str:
+        return "/etc/tor/torrc" if self.name == "default" else f"/etc/tor/instances/{self.name}/torrc"
+
+    @property
+    def data_dir(self) -> str:
+        return "/var/lib/tor" if self.name == "default" else f"/var/lib/tor-instances/{self.name}"
+
+    @property
+    def user(self) -> str:
+        return "debian-tor" if self.name == "default" else f"_tor-{self.name}"
+
+    @property
+    def verify_command(self) -> str:
+        """tor's own check of a new torrc ({path}), with the defaults its unit will really use."""
+        if self.name == "default":
+            defaults = "/usr/share/tor/tor-service-defaults-torrc"
+            prepare = ""
+        else:
+            defaults = f"/run/exitkit-tor-{self.name}.defaults"
+            prepare = (f"sed -e 's/@@NAME@@/{self.name}/g' /usr/share/tor/tor-service-defaults-torrc-instances"
+                       f" > {defaults} && ")
+        return f"{prepare}tor --verify-config --hush --defaults-torrc {defaults} -f {{path}}"
+
+
+def instance_nickname(nickname: str, number: int) -> str:
+    """Instance n > 1 carries the number at the end, cut to tor's 19 characters."""
+    if number == 1:
+        return nickname
+    suffix = str(number)
+    return nickname[: 19 - len(suffix)] + suffix
+
+
+def instances(settings: RelaySettings) -> list[TorInstance]:
+    out = []
+    for number in range(1, settings.tor_instances + 1):
+        out.append(TorInstance(
+            name="default" if number == 1 else f"i{number}", number=number,
+            nickname=instance_nickname(settings.nickname, number),
+            or_port=settings.or_port + number - 1,
+            metrics_port=settings.metrics_port + number - 1 if settings.metrics_port else 0))
+    return out
+
+
+def contact_info(settings: RelaySettings) -> str:
+    """The operator's free text, else fields of the ContactInfo Information Sharing Specification v2."""
+    if settings.contact_info:
+        return settings.contact_info
+    fields = [f"email:{settings.abuse_email.replace('@', '[]')}"]
+    if settings.operator_url:
+        fields.append(f"url:{settings.operator_url}")
+        if settings.contact_proof:
+            fields.append(f"proof:{settings.contact_proof}")
+    fields.append(f"abuse:{settings.abuse_email.replace('@', '[]')}")
+    if settings.pgp_fingerprint:
+        fields.append(f"pgp:{settings.pgp_fingerprint.replace(' ', '').lower()}")
+    fields.append("ciissversion:2")
+    return " ".join(fields)
+
+
+@dataclass(frozen=True)
+class Family:
+    """What one instance declares: the other members' fingerprints, and the family's key id."""
+
+    fingerprints: tuple[str, ...] = ()
+    family_id: str = ""
+
+
+def render_torrc_file(settings: RelaySettings, instance: TorInstance, policy: ExitPolicy, family: Family) -> str:
+    return render("tor/torrc.j2", s=settings, instance=instance, contact=contact_info(settings),
+                  policy_lines=render_torrc(policy).rstrip("\n"), family=family)
+
+
+# ------------------------------------------------------------------ families
+_FINGERPRINT = re.compile(r"^(\S+) ([0-9A-F]{40})$")
+
+# What the deploy reads from a relay in one command: fingerprints (public, from
+# tor's own files), which torrc each running instance started with, and whether
+# tor@default may start (a fresh install is masked until its torrc is checked).
+STATE_COMMAND = (
+    "for f in /var/lib/tor/fingerprint /var/lib/tor-instances/*/fingerprint /run/exitkit/tor@*.applied; do "
+    '[ -r "$f" ] && echo "$f: $(cat "$f")"; done; '
+    'echo "tor@default: $(systemctl is-enabled tor@default.service 2>/dev/null)"; true'
+)
+
+
+@dataclass(frozen=True)
+class TorState:
+    fingerprints: dict[str, str]  # data dir -> RSA identity fingerprint
+    applied: dict[str, str]       # instance name -> sha1 of the torrc it started with
+    default_unit: str             # systemctl is-enabled of tor@default: enabled, masked, "" (not installed)
+
+
+def parse_tor_state(lines: list[str]) -> TorState:
+    fingerprints, applied, unit = {}, {}, ""
+    for line in lines:
+        path, _, content = line.partition(": ")
+        content = content.strip()
+        match = _FINGERPRINT.match(content)
+        if path.endswith("/fingerprint") and match:
+            fingerprints[path.rsplit("/", 1)[0]] = match.group(2)
+        elif path.startswith("/run/exitkit/tor@") and path.endswith(".applied"):
+            applied[path[len("/run/exitkit/tor@"):-len(".applied")]] = content.split()[0] if content else ""
+        elif path == "tor@default":
+            unit = content
+    return TorState(fingerprints, applied, unit)
+
+
+def torrc_digest(content: str) -> str:
+    """How the applied marker names a torrc (what sha1sum prints)."""
+    return hashlib.sha1(content.encode()).hexdigest()
+
+
+def family_key(seed: bytes | None = None) -> tuple[bytes, str]:
+    """A new family key as tor's ``--keygen-family`` writes it, and its FamilyId.
+
+    The file holds tor's header and the expanded ed25519 secret key (SHA-512 of
+    the seed, clamped); the id is the public key in unpadded base64.
+    """
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    seed = seed or os.urandom(32)
+    expanded = bytearray(hashlib.sha512(seed).digest())
+    expanded[0] &= 248
+    expanded[31] &= 127
+    expanded[31] |= 64
+    public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return FAMILY_KEY_HEADER + bytes(expanded), base64.b64encode(public).decode().rstrip("=")
+
+
+def ensure_family_key(folder: Path, family: str) -> tuple[Path, str]:
+    """The fleet's family key on the control machine, made once, and its FamilyId.
+
+    Kept as tor's ``--keygen-family`` keeps it (``<family>.secret_family_key``,
+    0600 in a 0700 folder, beside ``<family>.public_family_id``), so a key made
+    with tor itself can be dropped in instead. Never printed.
+    """
+    secret, public = folder / f"{family}.secret_family_key", folder / f"{family}.public_family_id"
+    if not secret.exists():
+        key, family_id = family_key()
+        write_secret(secret, key)
+        public.write_text(family_id + "\n")
+    family_id = public.read_text().split()[-1] if public.exists() else ""
+    if not re.fullmatch(r"[A-Za-z0-9+/]{43}", family_id):
+        raise ValueError(f"{public}: expected the FamilyId that tor --keygen-family wrote beside {secret.name}")
+    return secret, family_id
+
+
+def write_secret(path: Path, data: bytes) -> None:
+    """A secret on the control machine: 0600 in 0700 folders, written once, never printed."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(data)

@@ -1,0 +1,194 @@
+"""The Tor exits of the test fleet: tor and unbound run, every torrc is tor's own idea of valid, the policy
+in it means what the settings say, families are complete, and a bad value never reaches a running relay."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import subprocess
+import re
+
+import pytest
+
+from exitkit import tor
+from exitkit.fleet import load_fleet
+from exitkit.localfleet import LocalFleet
+from exitkit.plan import exit_policy_of
+from exitkit.policy import parse_rule
+
+TOR_RELAYS = ("relay-1", "relay-3")
+
+
+def settings_of(fleet, name):
+    return load_fleet(fleet.folder / "inventory" / "test.py", cwd=fleet.folder).relay(name).settings
+
+
+def tor_instances(fleet, name):
+    return tor.instances(settings_of(fleet, name))
+
+
+def fingerprints(fleet) -> dict[tuple[str, str], str]:
+    """(relay, instance) -> the fingerprint tor wrote on the relay."""
+    out = {}
+    for name in fleet.groups["tor_exits"]:
+        for instance in tor_instances(fleet, name):
+            text = fleet.host(name).file(f"{instance.data_dir}/fingerprint").content_string
+            out[(name, instance.name)] = text.split()[1]
+    return out
+
+
+def declared_family(fleet, name, instance) -> set[str]:
+    torrc = fleet.host(name).file(instance.torrc).content_string
+    return {m.group(1) for m in re.finditer(r"^MyFamily \$([0-9A-F]{40})$", torrc, re.M)}
+
+
+def assert_families_complete(fleet):
+    prints = fingerprints(fleet)
+    for (name, instance_name), own in prints.items():
+        instance = next(i for i in tor_instances(fleet, name) if i.name == instance_name)
+        others = {fp for key, fp in prints.items() if key != (name, instance_name)}
+        assert declared_family(fleet, name, instance) == others, (name, instance_name)
+
+
+def test_tor_and_unbound_run(fleet, first_run):
+    for name in TOR_RELAYS:
+        host = fleet.host(name)
+        for instance in tor_instances(fleet, name):
+            assert host.service(instance.service).is_running, (name, instance.service)
+            assert host.service(instance.service).is_enabled, (name, instance.service)
+        assert host.service("unbound.service").is_running
+    assert len(tor_instances(fleet, "relay-1")) == 2
+    assert not fleet.host("relay-2").package("tor").is_installed  # a Nym gateway runs no tor
+
+
+def test_every_torrc_passes_tor_verify_config(fleet, first_run):
+    for name in TOR_RELAYS:
+        host = fleet.host(name)
+        for instance in tor_instances(fleet, name):
+            check = host.run(instance.verify_command.format(path=instance.torrc))
+            assert check.rc == 0, (name, instance.name, check.stdout, check.stderr)
+
+
+def test_torrc_carries_the_settings_and_stays_off_the_network(fleet, first_run):
+    for name in TOR_RELAYS:
+        s = settings_of(fleet, name)
+        for instance in tor_instances(fleet, name):
+            torrc = fleet.host(name).file(instance.torrc).content_string
+            for line in (f"Nickname {instance.nickname}", f"ORPort {instance.or_port} IPv4Only", "ExitRelay 1",
+                         "SafeLogging 1", "Sandbox 1", "NoExec 1", "Log notice syslog", "SocksPort 0",
+                         f"ContactInfo {tor.contact_info(s)}", "DisableNetwork 1", "PublishServerDescriptor 0"):
+                assert line in torrc.splitlines(), (name, instance.name, line)
+            assert not re.search(r"^DirPort", torrc, re.M)
+            assert not re.search(r"^Log .*file", torrc, re.M)
+    torrc_i2 = fleet.host("relay-1").file("/etc/tor/instances/i2/torrc").content_string
+    assert "MetricsPort 127.0.0.1:9036" in torrc_i2 and "ORPort 9002 IPv4Only" in torrc_i2
+    # (DisableNetwork keeps every listener but the control port closed, so the MetricsPort is not probed here)
+
+
+def test_policy_in_torrc_means_what_the_settings_say(fleet, first_run):
+    rng = random.Random(7)
+    samples = [(f"{rng.randrange(1, 224)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
+                rng.randrange(1, 65536)) for _ in range(300)]
+    samples += [("198.51.100.7", 443), ("192.0.2.21", 443), ("10.1.2.3", 80), ("8.8.8.8", 25), ("8.8.8.8", 443)]
+    for name in TOR_RELAYS:
+        policy = exit_policy_of(settings_of(fleet, name))
+        torrc = fleet.host(name).file("/etc/tor/torrc").content_string
+        rules = [parse_rule(line.split(" ", 1)[1]) for line in torrc.splitlines() if line.startswith("ExitPolicy ")]
+        for address, port in samples:
+            first = next((r for r in rules if r.matches(ipaddress.ip_address(address), port)), None)
+            allowed = first is not None and first.action == "accept"
+            assert allowed == policy.allows(address, port), (name, address, port)
+
+
+def test_families_list_exactly_the_other_relays(fleet, first_run):
+    assert_families_complete(fleet)
+    family_ids = {fleet.host(n).run("grep ^FamilyId /etc/tor/torrc").stdout for n in TOR_RELAYS}
+    assert len(family_ids) == 1 and family_ids.pop().startswith("FamilyId ")
+    key = fleet.folder / "secrets" / "tor-family" / "fleet.secret_family_key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    remote = fleet.host("relay-3").file("/var/lib/tor/keys/fleet.secret_family_key")
+    assert remote.user == "debian-tor" and remote.mode == 0o600
+    # tor itself accepted the key for the FamilyId it was given (it exits when they do not match)
+    journal = fleet.host("relay-3").run("journalctl -u tor@default --no-pager").stdout
+    assert "unexpected FamilyID" not in journal and "No key was found" not in journal
+
+
+def test_resolver_validates_locally_and_resolv_conf_points_at_it(fleet, first_run):
+    for relay in fleet.relays:
+        host = fleet.host(relay.name)
+        resolv = host.file("/etc/resolv.conf").content_string
+        assert [l for l in resolv.splitlines() if l.startswith("nameserver")] == ["nameserver 127.0.0.1"]
+        listening = host.socket("udp://127.0.0.1:53")
+        assert listening.is_listening
+        assert not host.socket("udp://0.0.0.0:53").is_listening
+        conf = host.file("/etc/unbound/unbound.conf.d/exitkit.conf").content_string
+        assert 'module-config: "validator iterator"' in conf and "log-queries: no" in conf
+        assert host.run("unbound-checkconf").rc == 0
+        anchor = host.run("unbound-control -c /etc/unbound/unbound.conf list_auth_zones; "
+                          "unbound-control -c /etc/unbound/unbound.conf get_option auto-trust-anchor-file")
+        assert "/var/lib/unbound/root.key" in anchor.stdout
+
+
+def test_keys_backed_up_private_and_never_printed(settings_restored, first_run, tmp_path):
+    fleet = settings_restored
+    fleet.group_data["tor_exits"]["key_backup_dir"] = "key-backup"
+    run = fleet.deploy()
+    assert run.returncode == 0, run.stderr[-3000:]
+    folder = fleet.folder / "key-backup" / "relay-3" / "default"
+    remote = fleet.host("relay-3").file("/var/lib/tor/keys/secret_id_key")
+    assert (folder / "secret_id_key").read_bytes() == remote.content
+    for path in folder.iterdir():
+        assert path.stat().st_mode & 0o777 == 0o600
+    assert folder.stat().st_mode & 0o777 == 0o700
+    secret = (folder / "ed25519_master_id_secret_key").read_bytes()
+    assert secret[-32:].hex() not in run.stdout + run.stderr
+    again = fleet.deploy()
+    assert again.returncode == 0 and again.changes == 0, again.changed()
+
+
+def test_a_value_tor_refuses_fails_the_run_and_the_relay_keeps_running(fleet, first_run):
+    host = fleet.host("relay-3")
+    before = host.file("/etc/tor/torrc").content_string
+    pid = host.run("systemctl show -p MainPID --value tor@default").stdout.strip()
+    # --data bypasses the settings validation, so tor's own check is what stops it
+    run = fleet.deploy("--limit", "relay-3", "--data", "bandwidth_rate=5 furlongs")
+    assert run.returncode != 0
+    assert "furlongs" in run.stdout + run.stderr
+    assert host.file("/etc/tor/torrc").content_string == before
+    assert not host.file("/etc/tor/torrc.exitkit-new").exists
+    assert host.service("tor@default.service").is_running
+    assert host.run("systemctl show -p MainPID --value tor@default").stdout.strip() == pid
+
+
+def test_a_bad_setting_is_refused_before_any_host_is_contacted(settings_restored, first_run):
+    fleet = settings_restored
+    fleet.group_data["tor_exits"]["dns_forwarders"] = ["8.8.8.8"]
+    run = fleet.deploy()
+    assert run.returncode == 2
+    assert "group_data/tor_exits.yml: group 'tor_exits', key 'dns_forwarders'" in run.stderr
+    assert "Google" in run.stderr and "no host was contacted" in run.stderr
+    assert fleet.host("relay-1").file("/etc/unbound/unbound.conf.d/exitkit.conf").content_string.count("8.8.8.8") == 0
+
+
+def test_a_new_relay_joins_every_family_in_one_run(settings_restored, first_run):
+    fleet = settings_restored
+    lab = fleet.lab
+    bigger = LocalFleet(lab.name, lab.size + 1)
+    bigger.up()
+    fleet.lab = bigger
+    try:
+        fleet.groups["tor_exits"]["relay-4"] = {"nickname": "exitkittest4", "public_ipv4": "192.0.2.24"}
+        run = fleet.deploy()
+        assert run.returncode == 0, run.stderr[-4000:]
+        assert_families_complete(fleet)
+        assert len(fingerprints(fleet)) == 4
+        again = fleet.deploy()
+        assert again.returncode == 0 and again.changes == 0, again.changed()
+        del fleet.groups["tor_exits"]["relay-4"]
+        run = fleet.deploy()
+        assert run.returncode == 0, run.stderr[-4000:]
+        for instance in tor_instances(fleet, "relay-1"):
+            assert len(declared_family(fleet, "relay-1", instance)) == 2
+    finally:
+        fleet.lab = lab
+        subprocess.run(["podman", "rm", "-f", "-t", "0", "exitkit-test-4"], capture_output=True)
