@@ -3,7 +3,9 @@
     pyinfra inventory/<fleet>.py deploys/exit.py
 """
 
-from deploys import base, maintenance, notice, policy
+from deploys import base, maintenance, notice, policy, summary
+
+summary.track()                     # the fleet summary at the end of the run
 
 base.system()                       # packages, the relay's name
 policy.firewall()                   # the fleet's exit policy, enforced by nftables
