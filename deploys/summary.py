@@ -30,6 +30,7 @@ from pyinfra import logger
 from pyinfra import state as current_state
 from pyinfra.api.exceptions import ConnectError
 from pyinfra.api.host import Host
+from pyinfra.api.operation import OperationMeta
 from pyinfra.api.state import BaseStateCallback, State
 
 from exitkit.plan import exit_policy_of
@@ -119,10 +120,11 @@ def note_for(host: Host, text: str) -> None:
 
 # --- from the run's state to outcomes
 def _op_name(state: State, op_hash: str) -> str:
-    return sorted(state.get_op_meta(op_hash).names)[0] if state.get_op_meta(op_hash).names else op_hash
+    names = sorted(state.get_op_meta(op_hash).names)
+    return names[0] if names else op_hash
 
 
-def _first_error_line(meta) -> str:
+def _first_error_line(meta: OperationMeta) -> str:
     """The first line the failed operation printed (stderr first), or a pointer to the log."""
     for lines in (meta.stderr_lines, meta.stdout_lines):
         for line in lines:

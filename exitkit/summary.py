@@ -6,10 +6,11 @@ state, so this module can be tested without a fleet.
 
     --> Fleet summary
       relay    net  nickname      address     policy        changes
-      relay-1  tor  exitkittest1  192.0.2.21  3f2a9c0d1e2b  2 changed: Exit policy ruleset, Load the new exit policy
-    ! relay-3  tor  exitkittest3  192.0.2.23  3f2a9c0d1e2b  SKIPPED
-          unreachable: Could not connect ([Errno 111] Connection refused)
-    2 relays: 1 changed, 0 unchanged, 1 skipped, 0 failed, 0 notes. NOT CONVERGED: re-run when relay-3 is back
+      relay-1  tor  exitkittest1  192.0.2.21  425817944a28  7 changed: Exit policy ruleset, …
+    ! relay-3  tor  exitkittest3  192.0.2.23  15c38ca966ae  SKIPPED
+          unreachable: Could not connect ([Errno None] Unable to connect to port 2303 on 127.0.0.1)
+      relay-2  nym  exitkittest2  192.0.2.22  00c28c90fd8a  no change
+    3 relays: 1 changed, 1 unchanged, 1 skipped. NOT CONVERGED, run again for relay-3
 """
 
 from __future__ import annotations
