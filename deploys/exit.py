@@ -3,8 +3,9 @@
     pyinfra inventory/<fleet>.py deploys/exit.py
 """
 
-from deploys import base, maintenance, notice, policy, resolver, tor
+from deploys import base, maintenance, notice, policy, resolver, summary, tor
 
+summary.track()                     # one line per relay at the end of the run: changes, skips, notes
 base.system()                       # packages, the relay's name
 resolver.resolver()                 # unbound: the exit's own validating resolver, resolv.conf pointing at it
 policy.firewall()                   # the fleet's exit policy, enforced by nftables

@@ -9,6 +9,7 @@ testinfra over SSH, and ``podman exec``.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ import testinfra
 import yaml
 
 from exitkit.localfleet import LabRelay, LocalFleet, pyinfra
+from exitkit.summary import HEADER as SUMMARY_HEADER
+from exitkit.summary import INDENT as SUMMARY_INDENT
 
 LOADER_INVENTORY = "from exitkit.fleet import pyinfra_inventory; globals().update(pyinfra_inventory(__file__))  # noqa\n"
 LOADER_GROUP = "from exitkit.fleet import group_settings; globals().update(group_settings(__file__))  # noqa\n"
@@ -45,6 +48,23 @@ class Run:
     @property
     def errors(self) -> int:
         return sum(len(op["error"]) for op in self.results["results"]["operations"])
+
+    @property
+    def summary(self) -> list[str]:
+        """exitkit's fleet summary (stderr): its header line to its verdict line; [] if none was printed."""
+        lines = self.stderr.splitlines()
+        if SUMMARY_HEADER not in lines:
+            return []
+        start = len(lines) - 1 - lines[::-1].index(SUMMARY_HEADER)
+        end = next((i for i in range(start, len(lines)) if re.match(r"\d+ relays?: ", lines[i])), len(lines) - 1)
+        return lines[start:end + 1]
+
+    def summary_row(self, relay: str) -> list[str]:
+        """A relay's line in the summary and its attention lines below it."""
+        rows = self.summary[2:-1]
+        at = next(i for i, line in enumerate(rows) if line[2:].split(" ")[0] == relay)
+        end = next((i for i in range(at + 1, len(rows)) if not rows[i].startswith(SUMMARY_INDENT)), len(rows))
+        return rows[at:end]
 
 
 class TestFleet:

@@ -1,0 +1,29 @@
+"""The fleet summary a real run prints: every relay once, with its identity and what changed."""
+
+from __future__ import annotations
+
+from exitkit.fleet import load_fleet
+from exitkit.plan import exit_policy_of
+from exitkit.policy import policy_id
+
+
+def test_first_and_no_op_runs_sum_up_every_relay(fleet, first_run, monkeypatch):
+    monkeypatch.chdir(fleet.folder)
+    relays = load_fleet(fleet.folder / "inventory" / "test.py", cwd=fleet.folder).relays
+    run = fleet.deploy()
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.changes == 0
+    assert run.results["results"]["totals"]["error"] == 0  # stdout stayed pure JSON beside the summary
+    lines = run.summary
+    assert lines, run.stderr[-3000:]
+    assert len(lines) == 3 + len(relays)  # no attention lines on a quiet fleet
+    for relay in relays:
+        s = relay.settings
+        [row] = run.summary_row(relay.name)
+        cells = row.split()
+        assert cells == [relay.name, s.network, s.nickname, s.public_ipv4, policy_id(exit_policy_of(s)), "no", "change"]
+    assert lines[-1] == f"{len(relays)} relays: 0 changed, {len(relays)} unchanged. Converged."
+    # the first converge of the same relays listed what it changed on each
+    assert first_run.summary[-1].startswith(f"{len(relays)} relays: {len(relays)} changed, 0 unchanged.")
+    for relay in relays:
+        assert " changed: " in first_run.summary_row(relay.name)[0]
