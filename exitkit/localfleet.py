@@ -263,9 +263,13 @@ def pyinfra_command() -> str:
 
 
 def pyinfra(inventory: Path, *args: str, cwd: Path = PROJECT, deploy: Path | None = None,
-            env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run the real pyinfra command line (from the same environment as this Python)."""
-    cmd = [pyinfra_command(), "-y", str(inventory), str(deploy or PROJECT / "deploys" / "exit.py"), *args]
+            env: dict | None = None, yes: bool = True) -> subprocess.CompletedProcess:
+    """Run the real pyinfra command line (from the same environment as this Python).
+
+    ``yes=False`` leaves out ``-y``: pyinfra then detects changes first, which is
+    what shows a ``--dry --diff`` preview.
+    """
+    cmd = [pyinfra_command(), *(("-y",) if yes else ()), str(inventory), str(deploy or PROJECT / "deploys" / "exit.py"), *args]
     return run(cmd, check=False, cwd=cwd, env={**os.environ, **(env or {})})
 
 

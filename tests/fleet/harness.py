@@ -88,6 +88,16 @@ class TestFleet:
         result = pyinfra(self.folder / "inventory" / f"{self.lab.name}.py", "--json", *args, cwd=self.folder)
         return Run(result.returncode, result.stdout, result.stderr)
 
+    def preview(self, *args: str, json: bool = False) -> Run:
+        """`pyinfra inventory/<fleet>.py deploys/exit.py --dry --diff` as an operator types it (no -y).
+
+        Without -y pyinfra detects changes before it stops, and --diff shows them (on stderr).
+        """
+        self.write()
+        result = pyinfra(self.folder / "inventory" / f"{self.lab.name}.py", "--dry", "--diff",
+                         *(("--json",) if json else ()), *args, cwd=self.folder, yes=False)
+        return Run(result.returncode, result.stdout, result.stderr)
+
     # --- looking at relays from outside
     def http(self, name: str, path: str = "/", method: str = "GET", **kw) -> requests.Response:
         return requests.request(method, f"http://127.0.0.1:{self.relay(name).http_port}{path}", timeout=10, **kw)
