@@ -189,6 +189,8 @@ def write_tree(out: Path, relay: str, files: list[ConfigFile]) -> Path:
     later render removes exactly the files it wrote before and nothing else: a
     file the relay no longer gets (a reboot timer switched off) does not linger.
     """
+    if relay in ("", ".", "..") or "/" in relay:
+        raise ValueError(f"a relay name is one folder name, got {relay!r}")
     manifest_path = out / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     root = out / relay

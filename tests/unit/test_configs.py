@@ -231,3 +231,10 @@ def test_a_new_render_removes_only_files_it_wrote_before(tmp_path):
     write_tree(tmp_path, "r1", mine[:1])
     assert sorted(str(p.relative_to(tmp_path / "r1")) for p in (tmp_path / "r1").rglob("*")) == \
         ["etc", "etc/a.conf", "etc/notes.txt"]
+
+
+def test_a_relay_name_cannot_leave_the_output_folder(tmp_path):
+    for name in ("..", "a/b", ""):
+        with pytest.raises(ValueError):
+            write_tree(tmp_path / "out", name, [ConfigFile("/etc/a.conf", "a\n")])
+    assert not (tmp_path / "out").exists()
