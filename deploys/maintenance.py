@@ -2,68 +2,51 @@
 
 from __future__ import annotations
 
-import shlex
-from io import StringIO
-
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import FindFiles
 from pyinfra.operations import files, server, systemd
 
-from deploys.context import TEMPLATES, plan, relay_settings, render
-from deploys.ops import checked_file
-from exitkit.schedule import purge_command
-
-UNITS = "/etc/systemd/system"
+from deploys.base import plan_data, write_config
+from deploys.context import relay_settings
+from exitkit.configs import (REBOOT_SERVICE, REBOOT_TIMER, UNITS, by_path, log_lifetime_files, reboot_files,
+                             reboot_scheduled, security_update_files)
 
 
 @deploy("Logs with a promised lifetime")
 def log_lifetime():
-    s = relay_settings()
-    hours, half = s.log_lifetime_hours, s.log_lifetime_hours * 30
+    wanted = by_path(log_lifetime_files(relay_settings()))
     files.directory(name="journald drop-in folder", path="/etc/systemd/journald.conf.d")
-    journald = files.put(name="Journal in memory only, kept at most the log lifetime",
-                         src=StringIO(render("maintenance/journald.conf.j2", hours=hours, half=half)),
-                         dest="/etc/systemd/journald.conf.d/exitkit.conf")
+    journald = write_config(wanted["/etc/systemd/journald.conf.d/exitkit.conf"],
+                            name="Journal in memory only, kept at most the log lifetime")
     systemd.service(name="Restart journald for its new limits", service="systemd-journald.service",
                     restarted=True, _if=journald.did_change)
     if host.get_fact(FindFiles, path="/var/log/journal"):
         # a journal kept on disk before the kit arrived would outlive the promise
         server.shell(name="Delete journal files kept on disk", commands=["find /var/log/journal -mindepth 1 -delete"])
-    service = files.put(name="Log purge service", dest=f"{UNITS}/exitkit-purge.service", src=StringIO(render(
-        "maintenance/exitkit-purge.service.j2", hours=hours, half=half,
-        find_command=shlex.join(purge_command(list(s.purge_dirs), hours)))))
-    timer = files.put(name="Log purge timer", dest=f"{UNITS}/exitkit-purge.timer",
-                      src=StringIO(render("maintenance/exitkit-purge.timer.j2")))
+    service = write_config(wanted[f"{UNITS}/exitkit-purge.service"], name="Log purge service")
+    timer = write_config(wanted[f"{UNITS}/exitkit-purge.timer"], name="Log purge timer")
     systemd.daemon_reload(name="Reload systemd for the purge units", _if=[service.did_change, timer.did_change])
     systemd.service(name="Purge timer enabled and running", service="exitkit-purge.timer", running=True, enabled=True)
 
 
 @deploy("Security updates")
 def security_updates():
-    s = relay_settings()
-    checked_file(name="unattended-upgrades: Debian security origin only",
-                 content=render("maintenance/unattended-upgrades.conf.j2", on=1 if s.security_updates else 0),
-                 dest="/etc/apt/apt.conf.d/52exitkit-unattended-upgrades",
-                 check="apt-config -c {path} dump >/dev/null")
+    (config,) = security_update_files(relay_settings())
+    write_config(config, name="unattended-upgrades: Debian security origin only")
 
 
 @deploy("Scheduled reboot")
 def scheduled_reboot():
-    s = relay_settings()
-    files.put(name="Reboot script that waits for apt, dpkg and deploys", src=str(TEMPLATES / "maintenance/exitkit-reboot.sh"),
-              dest="/usr/local/sbin/exitkit-reboot", mode="755")
-    on_calendar = plan("reboot_on_calendar")
-    if s.reboot == "never" or not on_calendar:
-        timer = files.file(name="No scheduled reboot timer", path=f"{UNITS}/exitkit-reboot.timer", present=False)
-        service = files.file(name="No scheduled reboot service", path=f"{UNITS}/exitkit-reboot.service", present=False)
+    s, data = relay_settings(), plan_data()
+    wanted = by_path(reboot_files(s, data))
+    write_config(wanted["/usr/local/sbin/exitkit-reboot"], name="Reboot script that waits for apt, dpkg and deploys")
+    if not reboot_scheduled(s, data):
+        timer = files.file(name="No scheduled reboot timer", path=REBOOT_TIMER, present=False)
+        service = files.file(name="No scheduled reboot service", path=REBOOT_SERVICE, present=False)
         systemd.daemon_reload(name="Reload systemd without the reboot units", _if=[service.did_change, timer.did_change])
         return
-    service = files.put(name="Reboot service", dest=f"{UNITS}/exitkit-reboot.service",
-                        src=StringIO(render("maintenance/exitkit-reboot.service.j2", mode=s.reboot)))
-    timer = files.put(name="Reboot timer at the fleet schedule's time", dest=f"{UNITS}/exitkit-reboot.timer",
-                      src=StringIO(render("maintenance/exitkit-reboot.timer.j2", on_calendar=on_calendar,
-                                          local_time=plan("reboot_time"), timezone=s.timezone,
-                                          max_at_once=s.reboot_max_at_once)))
+    service = write_config(wanted[REBOOT_SERVICE], name="Reboot service")
+    timer = write_config(wanted[REBOOT_TIMER], name="Reboot timer at the fleet schedule's time")
     systemd.daemon_reload(name="Reload systemd for the reboot units", _if=[service.did_change, timer.did_change])
     systemd.service(name="Reboot timer enabled and running", service="exitkit-reboot.timer", running=True, enabled=True)

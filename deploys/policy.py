@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-from io import StringIO
-
 from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 
-from deploys.context import TEMPLATES, relay_settings
-from deploys.ops import checked_file
-from exitkit.plan import exit_policy_of
-from exitkit.policy import render_nftables
+from deploys.base import write_config
+from deploys.context import relay_settings
+from exitkit.configs import NFTABLES_RULESET, UNITS, by_path, policy_files
 
 
 @deploy("Exit policy in nftables")
 def firewall():
-    s = relay_settings()
+    wanted = by_path(policy_files(relay_settings()))
     files.directory(name="exitkit configuration folder", path="/etc/exitkit", mode="755")
-    ruleset = checked_file(name="Exit policy ruleset, checked by nft -c first",
-                           content=render_nftables(exit_policy_of(s), s.exit_interface),
-                           dest="/etc/exitkit/exit-policy.nft", check="nft -c -f {path}")
-    unit = files.put(name="Unit that loads the ruleset at boot", src=str(TEMPLATES / "policy/exitkit-exit-policy.service"),
-                     dest="/etc/systemd/system/exitkit-exit-policy.service")
+    ruleset = write_config(wanted[NFTABLES_RULESET], name="Exit policy ruleset, checked by nft -c first")
+    unit = write_config(wanted[f"{UNITS}/exitkit-exit-policy.service"], name="Unit that loads the ruleset at boot")
     systemd.daemon_reload(name="Reload systemd for the exit policy unit", _if=unit.did_change)
     systemd.service(name="Exit policy unit enabled and active", service="exitkit-exit-policy.service",
                     running=True, enabled=True)

@@ -5,6 +5,8 @@
     exitkit policy inventory/<fleet>.py RELAY --exits-to ADDR:PORT
                                                            would RELAY exit there? (for a complaint)
     exitkit schedule inventory/<fleet>.py                  the fleet's reboot schedule
+    exitkit render inventory/<fleet>.py --out DIR [--relay R]
+                                                           every file the kit writes, per relay
     exitkit settings-table                                 the README's settings table
 """
 
@@ -38,16 +40,23 @@ def cmd_check(args) -> int:
     return 0
 
 
+def _relay_named(fleet, name: str, inventory: str):
+    """The fleet's relay of that name, or None after telling the operator which relays there are."""
+    try:
+        return fleet.relay(name)
+    except KeyError:
+        print(f"exitkit: no relay '{name}' in {inventory}; relays: "
+              + ", ".join(r.name for r in fleet.relays), file=sys.stderr)
+        return None
+
+
 def cmd_policy(args) -> int:
     from exitkit import policy as P
     from exitkit.plan import exit_policy_of
 
     fleet, _ = _load(args.inventory)
-    try:
-        relay = fleet.relay(args.relay)
-    except KeyError:
-        print(f"exitkit: no relay '{args.relay}' in {args.inventory}; relays: "
-              + ", ".join(r.name for r in fleet.relays), file=sys.stderr)
+    relay = _relay_named(fleet, args.relay, args.inventory)
+    if relay is None:
         return 2
     policy = exit_policy_of(relay.settings)
     if args.exits_to:
@@ -96,6 +105,28 @@ def cmd_schedule(args) -> int:
     return 0
 
 
+def cmd_render(args) -> int:
+    """What a deploy would write, as files: exitkit.configs is what the deploy units write too."""
+    from pathlib import Path
+
+    from exitkit.configs import relay_files, write_tree
+
+    fleet, plans = _load(args.inventory)
+    relays = fleet.relays
+    if args.relay:
+        relay = _relay_named(fleet, args.relay, args.inventory)
+        if relay is None:
+            return 2
+        relays = (relay,)
+    out = Path(args.out)
+    for relay in relays:
+        files = relay_files(relay.settings, plans[relay.name].host_data())
+        folder = write_tree(out, relay.name, files)
+        checked = sum(1 for f in files if f.check)
+        print(f"{relay.name}: {len(files)} files written to {folder}/ ({checked} checked on the relay before use)")
+    return 0
+
+
 def cmd_settings_table(args) -> int:
     sys.stdout.write(settings.settings_table())
     return 0
@@ -116,6 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("schedule", help="the fleet's reboot schedule")
     p.add_argument("inventory")
     p.set_defaults(func=cmd_schedule)
+    p = sub.add_parser("render", help="write every config file of every relay into a folder, per relay")
+    p.add_argument("inventory")
+    p.add_argument("--out", required=True, metavar="DIR", help="writes DIR/<relay>/<path on the relay>")
+    p.add_argument("--relay", metavar="NAME", help="only this relay")
+    p.set_defaults(func=cmd_render)
     p = sub.add_parser("settings-table", help="print the README's settings table")
     p.set_defaults(func=cmd_settings_table)
     args = parser.parse_args(argv)

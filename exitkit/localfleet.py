@@ -9,6 +9,8 @@ CI machines; each is applied only where it is needed.
     python -m exitkit.localfleet demo            # 3 relays + deploy, reused if up
     python -m exitkit.localfleet up --name x --size 5
     python -m exitkit.localfleet down --name demo
+    python -m exitkit.localfleet rehearse inventory/<fleet>.py [--keep]
+                                                 # the operator's fleet, rehearsed on local relays
 """
 
 from __future__ import annotations
@@ -138,7 +140,7 @@ class LabRelay:
 
 
 # Each local fleet gets its own ports and subnet, so the demo and a test run can coexist.
-FLEET_SLOTS = {"demo": 0, "test": 1, "bench": 2}
+FLEET_SLOTS = {"demo": 0, "test": 1, "bench": 2, "rehearse": 3}
 
 
 @dataclass(frozen=True)
@@ -263,10 +265,125 @@ def pyinfra_command() -> str:
 
 
 def pyinfra(inventory: Path, *args: str, cwd: Path = PROJECT, deploy: Path | None = None,
-            env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run the real pyinfra command line (from the same environment as this Python)."""
-    cmd = [pyinfra_command(), "-y", str(inventory), str(deploy or PROJECT / "deploys" / "exit.py"), *args]
+            env: dict | None = None, yes: bool = True) -> subprocess.CompletedProcess:
+    """Run the real pyinfra command line (from the same environment as this Python).
+
+    ``yes=False`` leaves out ``-y``: pyinfra then detects changes first, which is
+    what shows a ``--dry --diff`` preview.
+    """
+    cmd = [pyinfra_command(), *(("-y",) if yes else ()), str(inventory), str(deploy or PROJECT / "deploys" / "exit.py"), *args]
     return run(cmd, check=False, cwd=cwd, env={**os.environ, **(env or {})})
+
+
+# ------------------------------------------------------------------ fleet folders
+INVENTORY_LOADER = "from exitkit.fleet import pyinfra_inventory; globals().update(pyinfra_inventory(__file__))  # noqa\n"
+GROUP_LOADER = "from exitkit.fleet import group_settings; globals().update(group_settings(__file__))  # noqa\n"
+
+
+def write_fleet_folder(folder: Path, fleet_name: str, inventory: dict, group_data: dict) -> Path:
+    """An operator-style fleet folder (inventory/<fleet>.yml and .py, group_data/<group>.yml and .py).
+
+    ``inventory`` is group -> host -> settings, ``group_data`` group -> settings.
+    Group files from an earlier write are removed first. Returns inventory/<fleet>.py.
+    """
+    import yaml
+
+    (folder / "inventory").mkdir(parents=True, exist_ok=True)
+    (folder / "group_data").mkdir(exist_ok=True)
+    (folder / "inventory" / f"{fleet_name}.yml").write_text(yaml.safe_dump(inventory, sort_keys=False))
+    (folder / "inventory" / f"{fleet_name}.py").write_text(INVENTORY_LOADER)
+    for old in (folder / "group_data").glob("*"):
+        old.unlink()
+    for group, data in group_data.items():
+        (folder / "group_data" / f"{group}.yml").write_text(yaml.safe_dump(data, sort_keys=False))
+        (folder / "group_data" / f"{group}.py").write_text(GROUP_LOADER)
+    return folder / "inventory" / f"{fleet_name}.py"
+
+
+def changed_operations(json_stdout: str) -> dict[str, list[str]]:
+    """From `pyinfra --json` results: operation name -> hosts it changed."""
+    operations = json.loads(json_stdout)["results"]["operations"]
+    return {op["name"]: op["success"] for op in operations if op["success"]}
+
+
+# ------------------------------------------------------------------ rehearsal of an operator's fleet
+REHEARSAL = "test_rehearsal"  # the rehearsal's inventory name: a test fleet, so test_network_off draws no warning
+
+
+def _yaml_value(value):
+    return [_yaml_value(v) for v in value] if isinstance(value, (tuple, list)) else value
+
+
+def rehearsal_settings(lab: LocalFleet) -> dict:
+    """Set on every rehearsal host (the host layer wins): the lab relays stay off every real network."""
+    return {"test_network_off": True, "dns_forwarders": [lab.resolver],
+            "key_backup_dir": ""}  # throw-away keys never land in the operator's backup folder
+
+
+def write_rehearsal(inventory: Path, lab: LocalFleet, folder: Path, cwd: Path | None = None) -> Path:
+    """The operator's fleet with its hosts moved onto the lab's relays; returns the rehearsal inventory.
+
+    Same groups, group data and host settings (validated by exitkit.fleet first);
+    each host keeps its name but its ssh_* keys point at one lab relay, in the
+    fleet's order; the fleet's own group is renamed with the fleet. Connection
+    keys set in group data are left out: they describe the real servers.
+    """
+    from exitkit.fleet import group_data_dirs, load_fleet, load_group_files
+    from exitkit.settings import CONNECTION_KEYS, SETTINGS
+
+    fleet = load_fleet(inventory, cwd)
+    own = {fleet.name: REHEARSAL}
+    errors: list = []
+    groups = load_group_files(group_data_dirs(Path(inventory), cwd), errors)
+    group_data = {own.get(name, name): {k: _yaml_value(v) for k, v in values.items() if k not in CONNECTION_KEYS}
+                  for name, (values, _) in groups.items()}
+    hosts: dict[str, dict] = {}
+    for i, relay in enumerate(fleet.relays, 1):
+        mine = {key: _yaml_value(getattr(relay.settings, key)) for key, (_, where) in relay.sources.items()
+                if where == f"host '{relay.name}'" and key in SETTINGS}
+        data = {**mine, **lab.connection(lab.relay(i)), **rehearsal_settings(lab)}
+        for n, group in enumerate(relay.groups[2:] or (REHEARSAL,)):
+            hosts.setdefault(own.get(group, group), {})[relay.name] = data if n == 0 else None
+    return write_fleet_folder(folder, REHEARSAL, hosts, group_data)
+
+
+def rehearse(args: argparse.Namespace) -> int:
+    """Bring up as many lab relays as the fleet has, converge them twice; the second run must change nothing."""
+    from exitkit.cli import _load  # the same validation and messages as `exitkit check` (exit 2)
+
+    fleet, _ = _load(args.inventory)
+    lab = LocalFleet("rehearse", len(fleet.relays))
+    lab.down()  # a rehearsal left over by an interrupted run
+    try:
+        lab.up()
+        folder = lab.dir / "fleet"
+        shutil.rmtree(folder, ignore_errors=True)
+        rehearsal = write_rehearsal(Path(args.inventory), lab, folder)
+        for i, relay in enumerate(fleet.relays, 1):
+            print(f"{relay.name}: rehearsed on {lab.relay(i).container} (ssh 127.0.0.1:{lab.relay(i).ssh_port})")
+        for attempt in ("first", "second"):
+            log(f"rehearsal: {attempt} run of pyinfra {rehearsal.relative_to(folder)} deploys/exit.py")
+            result = pyinfra(rehearsal, "--json", cwd=folder)
+            if result.returncode != 0:
+                print(f"rehearsal: the {attempt} run failed (exit {result.returncode}):\n{result.stderr[-4000:]}",
+                      file=sys.stderr)
+                return 1
+            changed = changed_operations(result.stdout)
+            count = sum(len(hosts) for hosts in changed.values())
+            print(f"rehearsal: {attempt} run converged {len(fleet.relays)} relays, {count} changes")
+        if changed:
+            print("rehearsal: the second run changed what the first had converged:", file=sys.stderr)
+            for name, hosts in changed.items():
+                print(f"  {name}: {', '.join(hosts)}", file=sys.stderr)
+            return 1
+        print("rehearsal: ok, a second run changes nothing")
+        return 0
+    finally:
+        if args.keep:
+            log(f"kept: relays {', '.join(r.container for r in lab.relays)}; fleet folder {lab.dir / 'fleet'}; "
+                f"remove with: python -m exitkit.localfleet down --name rehearse")
+        else:
+            lab.down()
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -295,12 +412,17 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--name", default="demo")
         p.add_argument("--size", type=int, default=3)
     sub.add_parser("image", help="build the relay image if its recipe changed")
+    p = sub.add_parser("rehearse", help="converge the fleet's shape on local relays twice; fail if the second run changes")
+    p.add_argument("inventory", help="inventory/<fleet>.py, run from the fleet's folder")
+    p.add_argument("--keep", action="store_true", help="leave the relays running afterwards")
     args = parser.parse_args(argv)
     if shutil.which("podman") is None:
         print("podman is not installed: run ./kit setup first", file=sys.stderr)
         return 2
     if args.command == "demo":
         return demo(args)
+    if args.command == "rehearse":
+        return rehearse(args)
     if args.command == "image":
         prepare_host()
         print(ensure_image())

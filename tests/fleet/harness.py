@@ -16,14 +16,10 @@ from pathlib import Path
 
 import requests
 import testinfra
-import yaml
 
-from exitkit.localfleet import LabRelay, LocalFleet, pyinfra
+from exitkit.localfleet import LabRelay, LocalFleet, changed_operations, pyinfra, write_fleet_folder
 from exitkit.summary import HEADER as SUMMARY_HEADER
 from exitkit.summary import INDENT as SUMMARY_INDENT
-
-LOADER_INVENTORY = "from exitkit.fleet import pyinfra_inventory; globals().update(pyinfra_inventory(__file__))  # noqa\n"
-LOADER_GROUP = "from exitkit.fleet import group_settings; globals().update(group_settings(__file__))  # noqa\n"
 
 
 @dataclass
@@ -39,7 +35,7 @@ class Run:
 
     def changed(self) -> dict[str, list[str]]:
         """Operation name -> hosts it changed."""
-        return {op["name"]: op["success"] for op in self.results["results"]["operations"] if op["success"]}
+        return changed_operations(self.stdout)
 
     @property
     def changes(self) -> int:
@@ -86,26 +82,24 @@ class TestFleet:
         return next(r for r in self.relays if r.name == name)
 
     def write(self) -> None:
-        (self.folder / "inventory").mkdir(parents=True, exist_ok=True)
-        (self.folder / "group_data").mkdir(exist_ok=True)
-        inventory = {}
-        for group, hosts in self.groups.items():
-            inventory[group] = {}
-            for name, data in hosts.items():
-                relay = self.relay(name)
-                inventory[group][name] = {**self.lab.connection(relay), **(data or {})}
-        (self.folder / "inventory" / f"{self.lab.name}.yml").write_text(yaml.safe_dump(inventory, sort_keys=False))
-        (self.folder / "inventory" / f"{self.lab.name}.py").write_text(LOADER_INVENTORY)
-        for old in (self.folder / "group_data").glob("*"):
-            old.unlink()
-        for group, data in self.group_data.items():
-            (self.folder / "group_data" / f"{group}.yml").write_text(yaml.safe_dump(data, sort_keys=False))
-            (self.folder / "group_data" / f"{group}.py").write_text(LOADER_GROUP)
+        inventory = {group: {name: {**self.lab.connection(self.relay(name)), **(data or {})} for name, data in hosts.items()}
+                     for group, hosts in self.groups.items()}
+        write_fleet_folder(self.folder, self.lab.name, inventory, self.group_data)
 
     def deploy(self, *args: str) -> Run:
         """Write the settings and converge the fleet with `pyinfra --json` from the fleet folder."""
         self.write()
         result = pyinfra(self.folder / "inventory" / f"{self.lab.name}.py", "--json", *args, cwd=self.folder)
+        return Run(result.returncode, result.stdout, result.stderr)
+
+    def preview(self, *args: str, json: bool = False) -> Run:
+        """`pyinfra inventory/<fleet>.py deploys/exit.py --dry --diff` as an operator types it (no -y).
+
+        Without -y pyinfra detects changes before it stops, and --diff shows them (on stderr).
+        """
+        self.write()
+        result = pyinfra(self.folder / "inventory" / f"{self.lab.name}.py", "--dry", "--diff",
+                         *(("--json",) if json else ()), *args, cwd=self.folder, yes=False)
         return Run(result.returncode, result.stdout, result.stderr)
 
     # --- looking at relays from outside

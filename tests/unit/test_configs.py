@@ -1,0 +1,240 @@
+"""Every file the kit writes, rendered without any host, and `exitkit render` that writes them to a folder.
+
+The deploy units write exactly what exitkit.configs returns (deploys/base.write_config);
+the fleet test tests/fleet/test_previews.py reads the files back from converged relays.
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+from exitkit import configs
+from exitkit.configs import ConfigFile, relay_files, write_tree
+from exitkit.fleet import Fleet, Relay, check_values, load_fleet
+from exitkit.plan import exit_policy_of, plan_fleet
+from exitkit.policy import render_nftables, render_nym
+from exitkit.settings import LANGUAGES, NETWORKS, REBOOT_MODES, RelaySettings
+
+PROJECT = Path(__file__).resolve().parents[2]
+DEMO = PROJECT / "inventory" / "demo.py"
+NOW = datetime(2026, 3, 14, 12, 0, tzinfo=timezone.utc)
+
+
+def exitkit(*args: str, cwd: Path = PROJECT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "exitkit", *args], cwd=cwd, text=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    """The demo fleet and its plan, loaded as pyinfra loads it from the project's folder."""
+    fleet = load_fleet(DEMO, cwd=PROJECT)
+    return fleet, plan_fleet(fleet)
+
+
+def files_of(demo, name: str) -> dict[str, ConfigFile]:
+    fleet, plans = demo
+    return configs.by_path(relay_files(fleet.relay(name).settings, plans[name].host_data(), NOW))
+
+
+def tree(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {str(p.relative_to(folder)): (p.read_bytes(), stat.S_IMODE(p.stat().st_mode))
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# ------------------------------------------------------------------ the library
+def test_every_demo_relay_renders_every_concern(demo):
+    fleet, plans = demo
+    for relay in fleet.relays:
+        files = files_of(demo, relay.name)
+        assert set(files) == {
+            "/etc/exitkit/exit-policy.nft", "/etc/systemd/system/exitkit-exit-policy.service",
+            "/var/www/exitkit/index.html", "/var/www/exitkit/index.en.html", "/var/www/exitkit/index.de.html",
+            "/var/www/exitkit/index.ja.html", "/var/www/exitkit/.well-known/security.txt",
+            "/var/www/exitkit/exit-policy.txt", "/etc/lighttpd/lighttpd.conf",
+            "/etc/systemd/journald.conf.d/exitkit.conf", "/etc/systemd/system/exitkit-purge.service",
+            "/etc/systemd/system/exitkit-purge.timer", "/etc/apt/apt.conf.d/52exitkit-unattended-upgrades",
+            "/usr/local/sbin/exitkit-reboot", "/etc/systemd/system/exitkit-reboot.service",
+            "/etc/systemd/system/exitkit-reboot.timer",
+        }, relay.name
+        assert {path: f.check for path, f in files.items() if f.check} == {
+            "/etc/exitkit/exit-policy.nft": "nft -c -f {path}",
+            "/etc/lighttpd/lighttpd.conf": "lighttpd -tt -f {path}",
+            "/etc/apt/apt.conf.d/52exitkit-unattended-upgrades": "apt-config -c {path} dump >/dev/null",
+        }
+        assert files["/usr/local/sbin/exitkit-reboot"].mode == "755"
+        assert all(f.content for f in files.values())
+
+
+def test_nftables_file_is_the_policy_rendering(demo):
+    fleet, _ = demo
+    for relay in fleet.relays:
+        s = relay.settings
+        assert files_of(demo, relay.name)["/etc/exitkit/exit-policy.nft"].content == \
+            render_nftables(exit_policy_of(s), s.exit_interface)
+        assert files_of(demo, relay.name)["/var/www/exitkit/exit-policy.txt"].content == render_nym(exit_policy_of(s))
+    # the nym gateway's complaint entry is enforced, with its note
+    assert "198.51.100.7" in files_of(demo, "relay-2")["/etc/exitkit/exit-policy.nft"].content
+
+
+def test_lighttpd_config_structure(demo):
+    """lighttpd is not on the control machine: the config's shape is checked here, lighttpd -tt on the relays."""
+    fleet, plans = demo
+    for relay in fleet.relays:
+        text = files_of(demo, relay.name)["/etc/lighttpd/lighttpd.conf"].content
+        assert text.count("{") == text.count("}") and text.count("(") == text.count(")")
+        assert 'server.document-root = "/var/www/exitkit"' in text
+        assert re.search(rf"^server\.port\s+= {relay.settings.http_port}$", text, re.M)
+        assert f'server.name          = "{plans[relay.name].hostname}"' in text
+        # every language but the relay's own is reachable through Accept-Language
+        rewritten = set(re.findall(r'=> "/index\.(\w+)\.html"', text))
+        default = relay.settings.language
+        assert rewritten == set(LANGUAGES) - {default}, relay.name
+        assert "accesslog" not in text  # the demo keeps no access log
+
+
+def test_reboot_timer_follows_the_fleet_plan(demo):
+    fleet, plans = demo
+    for relay in fleet.relays:
+        timer = files_of(demo, relay.name)["/etc/systemd/system/exitkit-reboot.timer"].content
+        assert f"OnCalendar={plans[relay.name].reboot.on_calendar}\n" in timer
+
+
+def test_no_reboot_timer_when_reboots_are_off(demo):
+    fleet, plans = demo
+    relay = fleet.relay("relay-1")
+    never = RelaySettings(**{**vars(relay.settings), "reboot": "never"})
+    paths = {f.path for f in relay_files(never, plans["relay-1"].host_data(), NOW)}
+    assert "/usr/local/sbin/exitkit-reboot" in paths
+    assert not paths & {configs.REBOOT_TIMER, configs.REBOOT_SERVICE}
+
+
+def test_static_templates_are_copied_byte_for_byte(demo):
+    files = files_of(demo, "relay-1")
+    assert files["/usr/local/sbin/exitkit-reboot"].content.encode() == \
+        (configs.TEMPLATES / "maintenance/exitkit-reboot.sh").read_bytes()
+
+
+def test_security_txt_expiry_is_stable_within_a_month(demo):
+    fleet, plans = demo
+    relay = fleet.relay("relay-1")
+    early, late = (configs.by_path(relay_files(relay.settings, plans["relay-1"].host_data(), datetime(2026, 3, d, tzinfo=timezone.utc)))
+                   for d in (1, 31))
+    assert early == late
+    assert "Expires: 2027-02-01T00:00:00Z" in early["/var/www/exitkit/.well-known/security.txt"].content
+
+
+def test_a_path_written_twice_is_refused(monkeypatch):
+    twice = (lambda s, plan, now: [ConfigFile("/etc/x", "a\n")],) * 2
+    monkeypatch.setattr(configs, "CONCERNS", twice)
+    with pytest.raises(ValueError, match="/etc/x is written by two concerns"):
+        relay_files(RelaySettings(), {}, NOW)
+
+
+def test_a_config_file_needs_an_absolute_path_and_an_octal_mode():
+    with pytest.raises(ValueError):
+        ConfigFile("etc/x", "")
+    with pytest.raises(ValueError):
+        ConfigFile("/etc/x", "", mode="rwx")
+
+
+# ------------------------------------------------------------------ hypothesis: valid settings always render
+RAW_SETTINGS = st.fixed_dictionaries({
+    "network": st.sampled_from(NETWORKS),
+    "language": st.sampled_from(LANGUAGES),
+    "jurisdictions": st.lists(st.sampled_from(("us", "de", "jp", "eu")), unique=True, max_size=4),
+    "exit_policy": st.sampled_from(("tor-reduced", "tor-default", "web", "reject-all")),
+    "exit_policy_rules": st.lists(st.sampled_from((
+        "reject 198.51.100.7:443", {"rule": "reject 203.0.113.0/24:*", "note": "ticket 1"},
+        "reject *:25", "reject6 [2001:db8::1]:443")), unique_by=str, max_size=3),
+    "ipv6_exit": st.booleans(),
+    "access_log": st.booleans(),
+    "log_lifetime_hours": st.integers(1, 720),
+    "reboot": st.sampled_from(REBOOT_MODES),
+    "reboot_window": st.sampled_from(("02:00-04:00", "23:30-01:30", "00:00-23:59")),
+    "timezone": st.sampled_from(("UTC", "Europe/Berlin", "Asia/Tokyo", "America/New_York")),
+    "security_updates": st.booleans(),
+    "http_port": st.integers(1, 65535),
+    "public_ipv4": st.sampled_from(("", "192.0.2.5")),
+    "public_ipv6": st.sampled_from(("", "2001:db8::5")),
+    "domain": st.sampled_from(("", "example.org", "exits.example.net")),
+    "phone": st.sampled_from(("", "+49 30 1234567")),
+    "purge_dirs": st.lists(st.sampled_from(("/var/log/lighttpd", "/var/log/nym", "/var/log/unbound")), unique=True, min_size=1, max_size=3),
+}, optional={"operator_url": st.just("https://example.org/"), "postal_address": st.just("Example Str. 1, Berlin")})
+
+
+@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=RAW_SETTINGS)
+def test_valid_settings_always_render(raw):
+    raw = {"operator_name": "Op e.V.", "abuse_email": "abuse@example.org", "nickname": "hypothesis1", **raw}
+    errors: list = []
+    values = check_values(raw, "hypothesis", "host 'h'", errors)
+    assert not errors, errors
+    relay = Relay("h", ("all", "hyp"), RelaySettings(**values), {}, {})
+    plan = plan_fleet(Fleet("hyp", (relay,)))["h"]
+    files = relay_files(relay.settings, plan.host_data(), NOW)
+    paths = [f.path for f in files]
+    assert len(paths) == len(set(paths)) and all(p.startswith("/") for p in paths)
+    by_path = configs.by_path(files)
+    assert f"server.port          = {values['http_port']}\n" in by_path[configs.LIGHTTPD_CONF].content
+    assert (configs.REBOOT_TIMER in by_path) == (values["reboot"] != "never")
+    assert f"MaxRetentionSec={values['log_lifetime_hours'] * 30}min" in by_path["/etc/systemd/journald.conf.d/exitkit.conf"].content
+
+
+# ------------------------------------------------------------------ the command
+def test_render_writes_every_relay_and_says_so(tmp_path):
+    result = exitkit("render", "inventory/demo.py", "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["relay-1", "relay-3", "relay-2"]
+    assert all("16 files written" in line for line in lines)
+    nft = tmp_path / "out" / "relay-2" / "etc/exitkit/exit-policy.nft"
+    assert "table inet exitkit" in nft.read_text()
+    assert stat.S_IMODE((tmp_path / "out/relay-1/usr/local/sbin/exitkit-reboot").stat().st_mode) == 0o755
+
+
+def test_render_is_deterministic(tmp_path):
+    for out in ("a", "b"):
+        assert exitkit("render", "inventory/demo.py", "--out", str(tmp_path / out)).returncode == 0
+    first, second = tree(tmp_path / "a"), tree(tmp_path / "b")
+    assert first == second and len(first) == 3 * 16 + 1  # + the manifest
+
+
+def test_render_one_relay(tmp_path):
+    result = exitkit("render", "inventory/demo.py", "--out", str(tmp_path), "--relay", "relay-3")
+    assert result.returncode == 0 and result.stdout.startswith("relay-3: 16 files")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exitkit-render.json", "relay-3"]
+    unknown = exitkit("render", "inventory/demo.py", "--out", str(tmp_path), "--relay", "relay-9")
+    assert unknown.returncode == 2 and "no relay 'relay-9'" in unknown.stderr
+
+
+def test_render_refuses_invalid_settings_before_writing(tmp_path):
+    (tmp_path / "inventory").mkdir()
+    (tmp_path / "inventory" / "bad.yml").write_text("exits:\n  r1:\n    nickname: bad1\n    http_port: 99999\n")
+    result = exitkit("render", "inventory/bad.py", "--out", "out", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "exitkit: the fleet settings are not valid:" in result.stderr and "http_port" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_new_render_removes_only_files_it_wrote_before(tmp_path):
+    mine = [ConfigFile("/etc/a.conf", "a\n"), ConfigFile("/etc/sub/b.conf", "b\n")]
+    write_tree(tmp_path, "r1", mine)
+    (tmp_path / "r1" / "etc" / "notes.txt").write_text("the operator's own\n")
+    write_tree(tmp_path, "r1", mine[:1])
+    assert sorted(str(p.relative_to(tmp_path / "r1")) for p in (tmp_path / "r1").rglob("*")) == \
+        ["etc", "etc/a.conf", "etc/notes.txt"]
+
+
+def test_a_relay_name_cannot_leave_the_output_folder(tmp_path):
+    for name in ("..", "a/b", ""):
+        with pytest.raises(ValueError):
+            write_tree(tmp_path / "out", name, [ConfigFile("/etc/a.conf", "a\n")])
+    assert not (tmp_path / "out").exists()
