@@ -1,8 +1,6 @@
-"""The base system: the packages every relay needs, and its name; how every unit writes its files."""
+"""The base system: the packages every relay needs, and its name."""
 
 from __future__ import annotations
-
-from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -10,24 +8,7 @@ from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, server
 
 from deploys.context import plan, relay_settings
-from deploys.ops import checked_file
-from exitkit.configs import ConfigFile
 from exitkit.packages import relay_packages
-
-
-def plan_data() -> dict:
-    """The host's part of the fleet plan (exitkit_<key>), the input exitkit.configs takes."""
-    return {key: value for key, value in host.data.dict().items() if key.startswith("exitkit_")}
-
-
-def write_config(file: ConfigFile, name: str):
-    """One file of exitkit.configs as an operation: checked by its own program first if it has a check.
-
-    Both operations show a diff under ``pyinfra --diff`` and are no-ops when the file is unchanged.
-    """
-    if file.check:
-        return checked_file(name=name, content=file.content, dest=file.path, check=file.check, mode=int(file.mode))
-    return files.put(name=name, src=StringIO(file.content), dest=file.path, mode=file.mode)
 
 
 @deploy("Base system")

@@ -16,3 +16,8 @@ def relay_settings() -> RelaySettings:
 def plan(key: str):
     """A fleet-wide result the inventory loader computed for this host (exitkit_<key>)."""
     return host.data.get(f"exitkit_{key}")
+
+
+def plan_data() -> dict:
+    """The host's part of the fleet plan (exitkit_<key>), the input exitkit.configs takes."""
+    return {key: value for key, value in host.data.dict().items() if key.startswith("exitkit_")}

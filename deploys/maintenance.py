@@ -7,8 +7,8 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import FindFiles
 from pyinfra.operations import files, server, systemd
 
-from deploys.base import plan_data, write_config
-from deploys.context import relay_settings
+from deploys.context import plan_data, relay_settings
+from deploys.ops import write_config
 from exitkit.configs import (REBOOT_SERVICE, REBOOT_TIMER, UNITS, by_path, log_lifetime_files, reboot_files,
                              reboot_scheduled, security_update_files)
 

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 
-from deploys.base import plan_data, write_config
-from deploys.context import relay_settings
+from deploys.context import plan_data, relay_settings
+from deploys.ops import write_config
 from exitkit.configs import DOCROOT, LIGHTTPD_CONF, by_path, notice_files
 
 # what each file is, as the run names its operation

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
-from io import BytesIO
+from io import BytesIO, StringIO
 from pathlib import Path
 
 from pyinfra import host, logger, state
@@ -13,6 +13,7 @@ from pyinfra.api.output import format_text
 from pyinfra.facts.files import File, FileContents, Sha1File
 from pyinfra.operations.util.files import generate_color_diff
 
+from exitkit.configs import ConfigFile
 from exitkit.tor import write_secret
 
 
@@ -133,3 +134,16 @@ def fetch_secret(src: str, dest: str):
         host.noop(f"{dest} is a current copy")
         return
     yield FunctionCommand(_download_secret, (src, dest), {})
+
+
+def write_config(file: ConfigFile, name: str):
+    """One file of exitkit.configs as an operation: checked by its own program first if it has a check.
+
+    Both operations show a diff under ``pyinfra --diff`` and are no-ops when the file is unchanged.
+    """
+    if file.check or file.in_place or isinstance(file.content, bytes):
+        return checked_file(name=name, content=file.content, dest=file.path, check=file.check, mode=int(file.mode),
+                            in_place=file.in_place)
+    from pyinfra.operations import files
+
+    return files.put(name=name, src=StringIO(file.content), dest=file.path, mode=file.mode)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 
-from deploys.base import write_config
 from deploys.context import relay_settings
+from deploys.ops import write_config
 from exitkit.configs import NFTABLES_RULESET, UNITS, by_path, policy_files
 
 

@@ -11,8 +11,9 @@ from pyinfra.api import FactBase, deploy
 from pyinfra.facts.files import Directory
 from pyinfra.operations import apt, files, python, server, systemd
 
-from deploys.context import TEMPLATES, plan, relay_settings
-from deploys.ops import checked_file, fetch_secret, rolling_restart
+from deploys.context import plan, plan_data, relay_settings
+from deploys.ops import checked_file, fetch_secret, rolling_restart, write_config
+from exitkit.configs import UNITS, by_path, tor_files
 from exitkit import tor
 from exitkit.plan import exit_policy_of
 from exitkit.settings import RelaySettings
@@ -49,19 +50,21 @@ def tor_relay():
         server.shell(name="Keep tor from starting before its torrc is checked",
                      commands=["systemctl mask tor@default.service"])
     apt.packages(name="Install tor", packages=["tor"], update=True, cache_time=3600, no_recommends=True)
-    files.put(name="Note which torrc each running tor started with", src=str(TEMPLATES / "tor/exitkit-tor-applied.sh"),
-              dest="/usr/local/sbin/exitkit-tor-applied", mode="755")
-    dropin = files.put(name="Start hook for every tor instance", dest="/etc/systemd/system/tor@.service.d/exitkit.conf",
-                       src=str(TEMPLATES / "tor/tor@.service.d-exitkit.conf"), create_remote_dir=True)
-    systemd.daemon_reload(name="Reload systemd for the tor start hook", _if=dropin.did_change)
 
     family_id, family_key = "", None
     if s.tor_family:
         key_path, family_id = tor.ensure_family_key(fleet_dir() / "secrets" / "tor-family", s.tor_family)
         family_key = key_path.read_bytes()
     fingerprints, missing = family_fingerprints(s)
+    families = {i.name: tor.Family(tuple(fp for (owner, data_dir), fp in fingerprints.items()
+                                         if (owner, data_dir) != (host.name, i.data_dir)), family_id)
+                for i in instances}
+    wanted = by_path(tor_files(s, {**plan_data(), "exitkit_tor_family": families}))
+    write_config(wanted["/usr/local/sbin/exitkit-tor-applied"], name="Note which torrc each running tor started with")
+    files.directory(name="Drop-in folder of the tor units", path=f"{UNITS}/tor@.service.d")
+    dropin = write_config(wanted[f"{UNITS}/tor@.service.d/exitkit.conf"], name="Start hook for every tor instance")
+    systemd.daemon_reload(name="Reload systemd for the tor start hook", _if=dropin.did_change)
     policy = exit_policy_of(s)
-    torrcs = {}
     for instance in instances:
         if instance.name != "default" and not host.get_fact(Directory, path=f"/etc/tor/instances/{instance.name}"):
             server.shell(name=f"Create tor instance {instance.name} (its own user, data directory and keys)",
@@ -72,12 +75,7 @@ def tor_relay():
             checked_file(name=f"Family key of {instance.service}", content=family_key, secret=True,
                          dest=f"{instance.data_dir}/keys/{s.tor_family}.secret_family_key",
                          user=instance.user, group=instance.user, mode=600)
-        family = tor.Family(tuple(fp for (owner, data_dir), fp in fingerprints.items()
-                                  if (owner, data_dir) != (host.name, instance.data_dir)), family_id)
-        content = tor.render_torrc_file(s, instance, policy, family)
-        torrcs[instance.name] = content
-        checked_file(name=f"torrc of {instance.service}, checked by tor --verify-config first", content=content,
-                     dest=instance.torrc, check=instance.verify_command)
+        write_config(wanted[instance.torrc], name=f"torrc of {instance.service}, checked by tor --verify-config first")
 
     if current.default_unit == "masked" or current.default_unit == "":
         server.shell(name="Let tor start now that its torrc is checked", commands=["systemctl unmask tor@default.service"])
@@ -92,7 +90,7 @@ def tor_relay():
 
     # restart where the running tor started with another torrc than the one it has now
     stale = [i.service for i in instances
-             if i.name in current.applied and current.applied[i.name] != tor.torrc_digest(torrcs[i.name])]
+             if i.name in current.applied and current.applied[i.name] != tor.torrc_digest(wanted[i.torrc].content)]
     rolling_restart(name="Rolling restart of tor (a batch at a time, each must answer again)",
                     services=[i.service for i in instances], http_port=s.http_port,
                     wait_seconds=s.restart_wait_seconds, batch=plan("restart_batch") or 1,

@@ -41,9 +41,10 @@ class ConfigFile:
     """
 
     path: str
-    content: str
+    content: str | bytes
     mode: str = "644"
     check: str | None = None
+    in_place: bool = False  # overwritten, not renamed (a container engine bind-mounts /etc/resolv.conf)
 
     def __post_init__(self) -> None:
         if not self.path.startswith("/"):
@@ -148,13 +149,49 @@ def maintenance_files(settings: RelaySettings, plan_data: Mapping) -> list[Confi
     return [*log_lifetime_files(settings), *security_update_files(settings), *reboot_files(settings, plan_data)]
 
 
+# ------------------------------------------------------------------ the exit's resolver and tor
+def resolver_files(settings: RelaySettings) -> list[ConfigFile]:
+    """unbound on localhost (checked by unbound-checkconf), and resolv.conf pointing at it once it answers."""
+    return [
+        ConfigFile("/etc/unbound/unbound.conf.d/exitkit.conf",
+                   render("resolver/unbound.conf.j2", forwarders=list(settings.dns_forwarders),
+                          ipv6=bool(settings.public_ipv6), permissive=settings.test_network_off),
+                   check="unbound-checkconf {path} >/dev/null"),
+        ConfigFile("/etc/resolv.conf", render("resolver/resolv.conf.j2"), in_place=True,
+                   check="unbound-control -c /etc/unbound/unbound.conf status >/dev/null"),
+    ]
+
+
+def tor_files(settings: RelaySettings, plan_data: Mapping) -> list[ConfigFile]:
+    """A torrc per tor instance (checked by tor --verify-config) and the hook that notes which one runs.
+
+    The family of each instance comes from the plan data key ``exitkit_tor_family``
+    (instance name -> tor.Family), which the deploy fills from the relays'
+    fingerprints; without it (``exitkit render``) the torrc lists no MyFamily.
+    """
+    from exitkit import tor
+
+    if settings.network != "tor":
+        return []
+    families = plan_value(plan_data, "tor_family") or {}
+    policy = exit_policy_of(settings)
+    files = [_static("/usr/local/sbin/exitkit-tor-applied", "tor/exitkit-tor-applied.sh", mode="755"),
+             _static(f"{UNITS}/tor@.service.d/exitkit.conf", "tor/tor@.service.d-exitkit.conf")]
+    for instance in tor.instances(settings):
+        content = tor.render_torrc_file(settings, instance, policy, families.get(instance.name, tor.Family()))
+        files.append(ConfigFile(instance.torrc, content, check=instance.verify_command))
+    return files
+
+
 # ------------------------------------------------------------------ all of a relay
 Concern = Callable[[RelaySettings, Mapping, datetime], list[ConfigFile]]
 
 # One line per concern, in the order deploys/exit.py converges them.
 CONCERNS: tuple[Concern, ...] = (
+    lambda settings, plan_data, now: resolver_files(settings),
     lambda settings, plan_data, now: policy_files(settings),
     lambda settings, plan_data, now: notice_files(settings, plan_data, now),
+    lambda settings, plan_data, now: tor_files(settings, plan_data),
     lambda settings, plan_data, now: maintenance_files(settings, plan_data),
 )
 

@@ -192,3 +192,65 @@ def test_a_new_relay_joins_every_family_in_one_run(settings_restored, first_run)
     finally:
         fleet.lab = lab
         subprocess.run(["podman", "rm", "-f", "-t", "0", "exitkit-test-4"], capture_output=True)
+
+
+def restart_window(host, services) -> tuple[int, int]:
+    """When a relay's tor instances went down and were up again (CLOCK_MONOTONIC: one kernel, comparable)."""
+    starts, ends = [], []
+    for service in services:
+        values = dict(line.split("=", 1) for line in host.run(
+            f"systemctl show -p InactiveExitTimestampMonotonic -p ActiveEnterTimestampMonotonic {service}"
+        ).stdout.split())
+        starts.append(int(values["InactiveExitTimestampMonotonic"]))
+        ends.append(int(values["ActiveEnterTimestampMonotonic"]))
+    return min(starts), max(ends)
+
+
+def applied_is_current(host, instance) -> bool:
+    """The running tor started with the torrc now on disk (the unit's start hook noted its sha1)."""
+    marker = host.file(f"/run/exitkit/tor@{instance.name}.applied").content_string.strip()
+    return marker == host.run(f"sha1sum < {instance.torrc}").stdout.split()[0]
+
+
+def test_a_policy_change_restarts_tor_one_relay_at_a_time(settings_restored, first_run):
+    fleet = settings_restored
+    fleet.group_data["all"]["restart_batch_size"] = 1
+    fleet.group_data["tor_exits"]["exit_policy_rules"] = [{"rule": "reject 203.0.113.77:443", "note": "rolling"}]
+    run = fleet.deploy()
+    assert run.returncode == 0, run.stderr[-3000:]
+    windows = []
+    for name in TOR_RELAYS:
+        host = fleet.host(name)
+        instances = tor_instances(fleet, name)
+        assert all(applied_is_current(host, i) for i in instances), name
+        assert "reject 203.0.113.77:443" in host.file("/etc/tor/torrc").content_string
+        windows.append((*restart_window(host, [i.service for i in instances]), name))
+    windows.sort()
+    for (start, end, name), (next_start, _, next_name) in zip(windows, windows[1:]):
+        assert end < next_start, f"{name} and {next_name} restarted tor at the same time"
+
+
+def test_a_relay_that_does_not_come_back_stops_the_rolling_restart(settings_restored, first_run):
+    fleet = settings_restored
+    fleet.group_data["all"].update(restart_batch_size=1, restart_wait_seconds=5)
+    fleet.group_data["tor_exits"]["exit_policy_rules"] = [{"rule": "reject 203.0.113.78:443", "note": "stuck"}]
+    relay1, relay3 = fleet.host("relay-1"), fleet.host("relay-3")
+    pid3 = relay3.run("systemctl show -p MainPID --value tor@default").stdout.strip()
+    # relay-1's notice page stops answering on the relay itself, so it never counts as back
+    block = "add table inet stuck; add chain inet stuck input { type filter hook input priority -10; }; " \
+            "add rule inet stuck input tcp dport 80 drop"
+    assert relay1.run(f"nft '{block}'").rc == 0
+    try:
+        run = fleet.deploy()
+        assert run.returncode != 0
+        assert "relay-1 did not come back" in run.stdout + run.stderr
+        assert "rolling restart stopped because relay-1" in run.stdout + run.stderr
+        # relay-3 has the new torrc but still runs the previous one, untouched
+        assert "reject 203.0.113.78:443" in relay3.file("/etc/tor/torrc").content_string
+        assert not applied_is_current(relay3, tor.instances(settings_of(fleet, "relay-3"))[0])
+        assert relay3.run("systemctl show -p MainPID --value tor@default").stdout.strip() == pid3
+    finally:
+        relay1.run("nft delete table inet stuck")
+    run = fleet.deploy()
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert applied_is_current(relay3, tor.instances(settings_of(fleet, "relay-3"))[0])

@@ -1,6 +1,6 @@
 """Every file the kit writes, rendered without any host, and `exitkit render` that writes them to a folder.
 
-The deploy units write exactly what exitkit.configs returns (deploys/base.write_config);
+The deploy units write exactly what exitkit.configs returns (deploys/ops.write_config);
 the fleet test tests/fleet/test_previews.py reads the files back from converged relays.
 """
 
