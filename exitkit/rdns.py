@@ -107,10 +107,17 @@ GENERIC_WORDS = ("ip", "static", "host", "dyn", "pool", "customer", "cust", "vps
 def looks_generic(name: str, address: str) -> bool:
     """A provider's default name (static-21.provider.example, 192-0-2-21.rev.example)?
 
-    A heuristic: the first label starts a word with ip, static, host, dyn, pool,
-    customer, vps, server..., or spells out at least two parts of the address.
+    A heuristic: the name spells out the whole IPv4 address, or its first label
+    starts a word with ip, static, host, dyn, pool, customer, vps, server... or
+    holds at least two parts of the address.
     """
     first = name.split(".")[0].lower()
+    ip = ipaddress.ip_address(address)
+    if ip.version == 4:  # the whole address in the name, forwards or reversed (21.2.0.192.customers.example)
+        octets = str(ip).split(".")
+        spelled = {sep.join(order) for sep in ".-" for order in (octets, octets[::-1])}
+        if any(form in name.lower() for form in spelled):
+            return True
     if any(word.startswith(GENERIC_WORDS) for word in re.split(r"[^a-z]+", first) if word):
         return True
     ip = ipaddress.ip_address(address)
@@ -127,12 +134,15 @@ def record_type(address: str) -> str:
     return "A" if ipaddress.ip_address(address).version == 4 else "AAAA"
 
 
-def zone_line(name: str, address: str) -> str:
-    return f"{name}. IN {record_type(address)} {address}"
+ZONE_TTL = 3600  # in the snippet, so that it loads on its own (without $TTL)
+
+
+def zone_line(name: str, address: str, ttl: int | None = None) -> str:
+    return f"{name}.{f' {ttl}' if ttl else ''} IN {record_type(address)} {address}"
 
 
 def ptr_line(address: str, name: str) -> str:
-    return f"{dns.reversename.from_address(address).to_text()} IN PTR {name}."
+    return f"{dns.reversename.from_address(address).to_text()} {ZONE_TTL} IN PTR {name}."
 
 
 def judge(address: str, expected: str, ptr: Lookup, forward: Lookup, expected_forward: Lookup,
@@ -277,7 +287,7 @@ def zone_snippet(report: Report) -> str:
     """The forward records the whole fleet needs, and (as comments) the PTRs to ask the provider for."""
     planned = [a for a in report.addresses if a.expected]
     lines = ["; Forward records for the fleet's relays (exitkit rdns --zone): publish them in your zone."]
-    lines += [zone_line(a.expected, a.address) for a in planned]
+    lines += [zone_line(a.expected, a.address, ZONE_TTL) for a in planned]
     ask = [a for a in planned if a.current != a.expected]
     if ask:
         lines.append("; Ask your provider to set these reverse records (PTR):")
