@@ -73,7 +73,9 @@ class TestFleet:
             inventory[group] = {}
             for name, data in hosts.items():
                 relay = self.relay(name)
-                inventory[group][name] = {**self.lab.connection(relay), **(data or {})}
+                # the outside check reaches each relay's page through its port published on 127.0.0.1
+                inventory[group][name] = {**self.lab.connection(relay),
+                                          "notice_url": f"http://127.0.0.1:{relay.http_port}/", **(data or {})}
         (self.folder / "inventory" / f"{self.lab.name}.yml").write_text(yaml.safe_dump(inventory, sort_keys=False))
         (self.folder / "inventory" / f"{self.lab.name}.py").write_text(LOADER_INVENTORY)
         for old in (self.folder / "group_data").glob("*"):
