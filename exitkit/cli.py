@@ -131,7 +131,7 @@ def cmd_verify(args) -> int:
     served, clean = all(c.ok for c in checks), report.clean
     if args.json:
         print(json.dumps({"ok": served and (clean or not args.strict), "outside": outside.to_json(checks),
-                          "rdns": json.loads(report.to_json())}, indent=2))
+                          "rdns": report.as_dict()}, indent=2))
     else:
         print("## What the relays serve\n" + outside.report_text(checks))
         print("\n## Reverse DNS" + ("" if args.strict else " (advice)") + "\n" + rdns.table(report))

@@ -120,7 +120,6 @@ def looks_generic(name: str, address: str) -> bool:
             return True
     if any(word.startswith(GENERIC_WORDS) for word in re.split(r"[^a-z]+", first) if word):
         return True
-    ip = ipaddress.ip_address(address)
     if ip.version == 4:
         parts = {str(int(octet)) for octet in str(ip).split(".")}
         runs = {str(int(run)) for run in re.findall(r"\d+", first)}
@@ -220,19 +219,23 @@ class Report:
     def clean(self) -> bool:
         return all(a.clean for a in self.addresses)
 
+    def as_dict(self) -> dict:
+        return {"resolver": self.resolver or "system", "clean": self.clean,
+                "addresses": [asdict(a) for a in self.addresses],
+                "relays_without_address": list(self.without_address)}
+
     def to_json(self) -> str:
-        return json.dumps({"resolver": self.resolver or "system", "clean": self.clean,
-                           "addresses": [asdict(a) for a in self.addresses],
-                           "relays_without_address": list(self.without_address)}, indent=2)
+        return json.dumps(self.as_dict(), indent=2)
 
 
 def check_address(resolver: dns.resolver.Resolver, relay: str, address: str, expected: str,
                   resolver_name: str = "") -> AddressCheck:
-    version = ipaddress.ip_address(address).version
+    ip = ipaddress.ip_address(address)
+    address, version = str(ip), ip.version  # the form DNS answers are compared in
     ptr = ask_ptr(resolver, address)
     current = _current(ptr, expected)
     forward = ask_forward(resolver, current, version) if current else NOT_ASKED
-    if expected and expected != current:
+    if expected and expected != current and not ptr.failed:
         expected_forward = ask_forward(resolver, expected, version)
     else:
         expected_forward = forward
@@ -241,21 +244,24 @@ def check_address(resolver: dns.resolver.Resolver, relay: str, address: str, exp
                         forward.records, verdict, tuple(actions))
 
 
+def check_addresses(relay: str, addresses: list[str], expected: str, resolver: str = "",
+                    timeout: float = 2.0) -> Report:
+    """One relay's report: its addresses (from the settings, or public_addresses_from_ip_json) and planned name."""
+    asker = make_resolver(resolver, timeout)
+    return Report(resolver, tuple(check_address(asker, relay, a, expected, resolver) for a in addresses),
+                  () if addresses else (relay,))
+
+
 def check_fleet(fleet: Fleet, plans: dict[str, RelayPlan], timeout: float = 2.0) -> Report:
     """Ask DNS about every public address of every relay, through the fleet's dns_check_resolver.
 
     plan_fleet has made sure the whole fleet names one resolver.
     """
-    name = fleet.relays[0].settings.dns_check_resolver if fleet.relays else ""
-    resolver = make_resolver(name, timeout)
-    checks, without = [], []
-    for relay in fleet.relays:
-        addresses = [a for a in (relay.settings.public_ipv4, relay.settings.public_ipv6) if a]
-        if not addresses:
-            without.append(relay.name)
-        for address in addresses:
-            checks.append(check_address(resolver, relay.name, address, plans[relay.name].hostname, name))
-    return Report(name, tuple(checks), tuple(without))
+    resolver = fleet.relays[0].settings.dns_check_resolver if fleet.relays else ""
+    reports = [check_addresses(relay.name, [a for a in (relay.settings.public_ipv4, relay.settings.public_ipv6) if a],
+                               plans[relay.name].hostname, resolver, timeout) for relay in fleet.relays]
+    return Report(resolver, tuple(a for r in reports for a in r.addresses),
+                  tuple(name for r in reports for name in r.without_address))
 
 
 # --- how the report is shown

@@ -16,7 +16,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import yaml
 
 from exitkit import notice, outside
 from exitkit.fleet import load_fleet
@@ -24,6 +23,7 @@ from exitkit.plan import exit_policy_of, plan_fleet
 from exitkit.policy import render_nym, summarise
 from exitkit.settings import RelaySettings
 from tests.unit.test_rdns import dnsmasq  # noqa: F401 (the loopback DNS server, a fixture)
+from tests.unit.test_rdns import write_fleet as fleet_folder
 
 LIGHTTPD_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
@@ -70,14 +70,9 @@ def server():
 
 
 def write_fleet(root: Path, port: int, **host) -> Path:
-    (root / "inventory").mkdir(parents=True, exist_ok=True)
-    (root / "group_data").mkdir(exist_ok=True)
-    relay = {"nickname": "exit1", "public_ipv4": "192.0.2.21", "notice_url": f"http://127.0.0.1:{port}/", **host}
-    (root / "inventory" / "lab.yml").write_text(yaml.safe_dump({"exits": {"relay-1": relay}}))
-    (root / "group_data" / "all.yml").write_text(yaml.safe_dump({
-        "operator_name": "Op", "abuse_email": "abuse@example.net", "domain": "example.net", "phone": "+49 30 1234567",
-        "exit_policy_rules": [{"rule": "reject 198.51.100.7:443", "note": "ticket 4711"}]}))
-    return root / "inventory" / "lab.py"
+    relay = {"public_ipv4": "192.0.2.21", "notice_url": f"http://127.0.0.1:{port}/", **host}
+    return fleet_folder(root, {"relay-1": relay}, phone="+49 30 1234567",
+                        exit_policy_rules=[{"rule": "reject 198.51.100.7:443", "note": "ticket 4711"}])
 
 
 @pytest.fixture

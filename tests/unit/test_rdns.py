@@ -95,7 +95,8 @@ def dnsmasq():
 def write_fleet(root: Path, hosts: dict, **all_settings) -> Path:
     (root / "inventory").mkdir(parents=True, exist_ok=True)
     (root / "group_data").mkdir(exist_ok=True)
-    inventory = {"exits": {name: {"nickname": f"n{i}{name}"[:19], **data} for i, (name, data) in enumerate(hosts.items())}}
+    """A fleet folder as an operator writes it: hosts of one group, settings for all in group_data/all.yml."""
+    inventory = {"exits": {name: {"nickname": f"relay{i}", **data} for i, (name, data) in enumerate(hosts.items())}}
     (root / "inventory" / "lab.yml").write_text(yaml.safe_dump(inventory, sort_keys=False))
     base = {"operator_name": "Op", "abuse_email": "abuse@example.net", "domain": "example.net", "reboot": "never"}
     (root / "group_data" / "all.yml").write_text(yaml.safe_dump({**base, **all_settings}))
@@ -180,6 +181,21 @@ def test_hints_name_each_address_that_needs_action_once(report):
     assert ("noptr 192.0.2.22: missing-ptr: ask your provider to set the PTR of 192.0.2.22 to tor-exit-2.example.net "
             "(now: none); add to your zone: tor-exit-2.example.net. IN A 192.0.2.22") in lines
     assert not any(line.startswith("clean ") for line in lines)
+
+
+def test_one_relays_addresses_give_one_hint_per_address_that_needs_action(dnsmasq):
+    """What the deploy prints at the end of a run, for addresses the relay itself reports."""
+    addresses = rdns.public_addresses_from_ip_json(json.dumps([{"ifname": "eth0", "addr_info": [
+        {"family": "inet", "local": "5.45.96.10", "scope": "global"}]}]))
+    report = rdns.check_addresses("relay-1", ["192.0.2.21", "192.0.2.22", *addresses], "tor-exit-1.example.net",
+                                  dnsmasq, timeout=1)
+    assert [a.verdict for a in report.addresses] == ["ok", "missing-ptr", "missing-ptr"]
+    assert rdns.hints(report)[0] == (
+        "relay-1 192.0.2.22: missing-ptr: ask your provider to set the PTR of 192.0.2.22 to tor-exit-1.example.net "
+        "(now: none); add to your zone: tor-exit-1.example.net. IN A 192.0.2.22 "
+        "(now tor-exit-1.example.net points to 192.0.2.21)")
+    assert len(rdns.hints(report)) == 2
+    assert rdns.check_addresses("relay-1", [], "tor-exit-1.example.net", dnsmasq).without_address == ("relay-1",)
 
 
 def test_a_resolver_that_never_answers_gives_verdicts_not_a_crash():
