@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
+import requests
 
 from tests.unit.test_rdns import dnsmasq  # noqa: F401 (the loopback DNS server, a fixture)
 
@@ -31,6 +33,19 @@ def checked_fleet(fleet, first_run, dnsmasq):  # noqa: F811
 def exitkit(fleet, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "exitkit", *args, "inventory/test.py"], cwd=fleet.folder,
                           text=True, capture_output=True, timeout=120)
+
+
+def served_wrong(fleet, name: str) -> None:
+    """Wait until lighttpd's stat cache (a second or two) lets the changed file through whole."""
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            if fleet.http(name, "/exit-policy.txt").text == "accept *:*\n":
+                return
+        except requests.RequestException:
+            pass  # a length cached from the old file: the answer is cut short
+        assert time.monotonic() < deadline, "relay-2 never served the changed policy file"
+        time.sleep(0.5)
 
 
 def test_every_relay_serves_what_its_settings_say(checked_fleet):
@@ -53,11 +68,12 @@ def test_a_relay_serving_a_wrong_policy_is_caught_and_a_deploy_repairs_it(checke
     fleet = checked_fleet
     fleet.exec("relay-2", "sh", "-c", "echo 'accept *:*' > /var/www/exitkit/exit-policy.txt")
     try:
+        served_wrong(fleet, "relay-2")
         text = exitkit(fleet, "verify")
         assert text.returncode == 1, text.stdout + text.stderr
-        assert "relay-2 (http://127.0.0.1:" in text.stdout and "Wrong: relay-2\n" in text.stdout
-        assert "/exit-policy.txt is not the policy in the settings" in text.stdout
-        assert "line 1 is 'accept *:*', expected" in text.stdout
+        assert "relay-2 (http://127.0.0.1:" in text.stdout and "Wrong: relay-2\n" in text.stdout, text.stdout
+        assert "/exit-policy.txt is not the policy in the settings" in text.stdout, text.stdout
+        assert "line 1 is 'accept *:*', expected" in text.stdout, text.stdout
         report = json.loads(exitkit(fleet, "verify", "--json").stdout)
         by_relay = {r["relay"]: r for r in report["outside"]["relays"]}
         assert by_relay["relay-1"]["ok"] and by_relay["relay-3"]["ok"] and not by_relay["relay-2"]["ok"]
