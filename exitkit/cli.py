@@ -1,4 +1,4 @@
-"""The `exitkit` command: look at a fleet without touching any host.
+"""The `exitkit` command: look at a fleet without changing any host.
 
     exitkit check inventory/<fleet>.py                     validate every setting of every relay
     exitkit policy inventory/<fleet>.py RELAY [--form F]   the relay's effective exit policy
@@ -7,12 +7,17 @@
     exitkit schedule inventory/<fleet>.py                  the fleet's reboot schedule
     exitkit render inventory/<fleet>.py --out DIR [--relay R]
                                                            every file the kit writes, per relay
+    exitkit rdns inventory/<fleet>.py [--json | --zone]    reverse DNS of every public address, and what to do
+    exitkit outside inventory/<fleet>.py [--json]          what every relay serves, fetched from outside
+    exitkit verify inventory/<fleet>.py [--json] [--strict]
+                                                           both: wrong pages fail; DNS findings are advice
     exitkit settings-table                                 the README's settings table
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from exitkit import settings
@@ -127,13 +132,50 @@ def cmd_render(args) -> int:
     return 0
 
 
+def cmd_rdns(args) -> int:
+    """Exit 0 when every address is clean, 1 when any needs action."""
+    from exitkit import rdns
+
+    report = rdns.check_fleet(*_load(args.inventory))
+    if args.json:
+        print(report.to_json())
+    else:
+        print(rdns.zone_snippet(report) if args.zone else rdns.table(report), end="" if args.zone else "\n")
+    return 0 if report.clean else 1
+
+
+def cmd_outside(args) -> int:
+    """Exit 0 when every relay serves what its settings say, 1 otherwise."""
+    from exitkit import outside
+
+    checks = outside.check_fleet(*_load(args.inventory))
+    print(json.dumps(outside.to_json(checks), indent=2) if args.json else outside.report_text(checks))
+    return 0 if all(c.ok for c in checks) else 1
+
+
+def cmd_verify(args) -> int:
+    """Wrong pages fail; a reverse-DNS finding fails only with --strict (a PTR is advice)."""
+    from exitkit import outside, rdns
+
+    fleet, plans = _load(args.inventory)
+    report, checks = rdns.check_fleet(fleet, plans), outside.check_fleet(fleet, plans)
+    served, clean = all(c.ok for c in checks), report.clean
+    if args.json:
+        print(json.dumps({"ok": served and (clean or not args.strict), "outside": outside.to_json(checks),
+                          "rdns": report.as_dict()}, indent=2))
+    else:
+        print("## What the relays serve\n" + outside.report_text(checks))
+        print("\n## Reverse DNS" + ("" if args.strict else " (advice)") + "\n" + rdns.table(report))
+    return 0 if served and (clean or not args.strict) else 1
+
+
 def cmd_settings_table(args) -> int:
     sys.stdout.write(settings.settings_table())
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="exitkit", description="Look at an exit relay fleet without touching any host.")
+    parser = argparse.ArgumentParser(prog="exitkit", description="Look at an exit relay fleet without changing any host.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("check", help="validate every setting of every relay")
     p.add_argument("inventory")
@@ -152,6 +194,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, metavar="DIR", help="writes DIR/<relay>/<path on the relay>")
     p.add_argument("--relay", metavar="NAME", help="only this relay")
     p.set_defaults(func=cmd_render)
+    p = sub.add_parser("rdns", help="reverse DNS of every public address: verdicts and what to ask for")
+    p.add_argument("inventory")
+    form = p.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="the report as JSON")
+    form.add_argument("--zone", action="store_true", help="the forward records the fleet needs, as a zone snippet")
+    p.set_defaults(func=cmd_rdns)
+    p = sub.add_parser("outside", help="fetch every relay's notice page, policy and security.txt, and compare")
+    p.add_argument("inventory")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_outside)
+    p = sub.add_parser("verify", help="outside check and reverse-DNS check together")
+    p.add_argument("inventory")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--strict", action="store_true", help="also fail when any address needs reverse-DNS action")
+    p.set_defaults(func=cmd_verify)
     p = sub.add_parser("settings-table", help="print the README's settings table")
     p.set_defaults(func=cmd_settings_table)
     args = parser.parse_args(argv)

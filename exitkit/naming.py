@@ -33,11 +33,12 @@ def planned_hostname(network: str, nickname: str, domain: str, index: int, patte
     return checks.hostname(name)
 
 
-def check_name(name: str, domain: str) -> None:
-    """A planned name must lie inside the operator's domain and say 'exit'."""
+def check_name(name: str, domain: str, must_say_exit: bool = True) -> None:
+    """A planned name must lie inside the operator's domain and, unless the operator
+    turned that rule off (name_must_say_exit), say 'exit' in its first label."""
     if domain and not (name == domain or name.endswith("." + domain)):
         raise ValueError(f"expected a name inside the operator's domain {domain}")
     first = name.split(".")[0]
-    if not any(hint in first for hint in EXIT_HINTS):
+    if must_say_exit and not any(hint in first for hint in EXIT_HINTS):
         raise ValueError("expected a first label that says what this is, containing one of: "
-                         + ", ".join(EXIT_HINTS))
+                         + ", ".join(EXIT_HINTS) + " (or name_must_say_exit: false)")

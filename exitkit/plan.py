@@ -48,7 +48,7 @@ def plan_fleet(fleet: Fleet) -> dict[str, RelayPlan]:
         try:
             hostname = naming.planned_hostname(s.network, s.nickname, s.domain, index, s.name_pattern, s.hostname)
             if hostname:
-                naming.check_name(hostname, s.domain)
+                naming.check_name(hostname, s.domain, s.name_must_say_exit)
         except ValueError as error:
             errors.append(_error(relay, key, getattr(s, key), str(error)))
             continue
@@ -67,6 +67,7 @@ def plan_fleet(fleet: Fleet) -> dict[str, RelayPlan]:
         except ValueError as error:
             errors.append(_error(relay, "purge_dirs", list(s.purge_dirs), str(error)))
     errors.extend(_tor_checks(fleet))
+    errors.extend(_one_resolver(fleet))
     if errors:
         raise FleetInvalid(errors)
     times = reboot_times(fleet)
@@ -120,6 +121,15 @@ def _tor_checks(fleet: Fleet) -> list[SettingsError]:
                 errors.append(_error(relay, "nickname", s.nickname, f"expected nicknames unique in the fleet: tor "
                                      f"instance {instance.name} would be called {instance.nickname}, as one on host '{other}' is"))
     return errors
+
+
+def _one_resolver(fleet: Fleet) -> list[SettingsError]:
+    """The reverse-DNS check looks at the whole fleet from one place, so it asks one resolver."""
+    first = fleet.relays[0] if fleet.relays else None
+    return [_error(relay, "dns_check_resolver", relay.settings.dns_check_resolver,
+                   f"expected one resolver for the whole fleet; host '{first.name}' has "
+                   f"{first.settings.dns_check_resolver!r} (set it in group_data/all.yml)")
+            for relay in fleet.relays[1:] if relay.settings.dns_check_resolver != first.settings.dns_check_resolver]
 
 
 def schedule_inputs(fleet: Fleet) -> list[schedule.RelayToSchedule]:

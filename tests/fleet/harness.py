@@ -82,7 +82,10 @@ class TestFleet:
         return next(r for r in self.relays if r.name == name)
 
     def write(self) -> None:
-        inventory = {group: {name: {**self.lab.connection(self.relay(name)), **(data or {})} for name, data in hosts.items()}
+        # the outside check reaches each relay's page through its port published on 127.0.0.1
+        inventory = {group: {name: {**self.lab.connection(self.relay(name)),
+                                    "notice_url": f"http://127.0.0.1:{self.relay(name).http_port}/", **(data or {})}
+                             for name, data in hosts.items()}
                      for group, hosts in self.groups.items()}
         write_fleet_folder(self.folder, self.lab.name, inventory, self.group_data)
 
