@@ -63,13 +63,19 @@ def test_every_demo_relay_renders_every_concern(demo):
             "/etc/systemd/system/exitkit-purge.timer", "/etc/apt/apt.conf.d/52exitkit-unattended-upgrades",
             "/usr/local/sbin/exitkit-reboot", "/etc/systemd/system/exitkit-reboot.service",
             "/etc/systemd/system/exitkit-reboot.timer",
-        }, relay.name
-        assert {path: f.check for path, f in files.items() if f.check} == {
+            "/etc/unbound/unbound.conf.d/exitkit.conf", "/etc/resolv.conf",
+        } | ({"/etc/tor/torrc", "/usr/local/sbin/exitkit-tor-applied", "/etc/systemd/system/tor@.service.d/exitkit.conf"}
+             if relay.settings.network == "tor" else set()), relay.name
+        assert {path: f.check for path, f in files.items() if f.check and "tor" not in path} == {
+            "/etc/unbound/unbound.conf.d/exitkit.conf": "unbound-checkconf {path} >/dev/null",
+            "/etc/resolv.conf": "unbound-control -c /etc/unbound/unbound.conf status >/dev/null",
             "/etc/exitkit/exit-policy.nft": "nft -c -f {path}",
             "/etc/lighttpd/lighttpd.conf": "lighttpd -tt -f {path}",
             "/etc/apt/apt.conf.d/52exitkit-unattended-upgrades": "apt-config -c {path} dump >/dev/null",
         }
         assert files["/usr/local/sbin/exitkit-reboot"].mode == "755"
+        if relay.settings.network == "tor":
+            assert files["/etc/tor/torrc"].check.startswith("tor --verify-config")
         assert all(f.content for f in files.values())
 
 
@@ -194,7 +200,8 @@ def test_render_writes_every_relay_and_says_so(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == ["relay-1", "relay-3", "relay-2"]
-    assert all("16 files written" in line for line in lines)
+    # a tor exit gets 21 files (three of them tor's), the nym gateway 18
+    assert [line.split(": ")[1].split(" files")[0] for line in lines] == ["21", "21", "18"]
     nft = tmp_path / "out" / "relay-2" / "etc/exitkit/exit-policy.nft"
     assert "table inet exitkit" in nft.read_text()
     assert stat.S_IMODE((tmp_path / "out/relay-1/usr/local/sbin/exitkit-reboot").stat().st_mode) == 0o755
@@ -204,12 +211,12 @@ def test_render_is_deterministic(tmp_path):
     for out in ("a", "b"):
         assert exitkit("render", "inventory/demo.py", "--out", str(tmp_path / out)).returncode == 0
     first, second = tree(tmp_path / "a"), tree(tmp_path / "b")
-    assert first == second and len(first) == 3 * 16 + 1  # + the manifest
+    assert first == second and len(first) == 21 + 21 + 18 + 1  # + the manifest
 
 
 def test_render_one_relay(tmp_path):
     result = exitkit("render", "inventory/demo.py", "--out", str(tmp_path), "--relay", "relay-3")
-    assert result.returncode == 0 and result.stdout.startswith("relay-3: 16 files")
+    assert result.returncode == 0 and result.stdout.startswith("relay-3: 21 files")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exitkit-render.json", "relay-3"]
     unknown = exitkit("render", "inventory/demo.py", "--out", str(tmp_path), "--relay", "relay-9")
     assert unknown.returncode == 2 and "no relay 'relay-9'" in unknown.stderr
