@@ -112,8 +112,7 @@ def family_fingerprints(s: RelaySettings) -> tuple[dict[tuple[str, str], str], b
     members = plan("tor_family_hosts") or []
     found: dict[tuple[str, str], str] = {}
     missing = False
-    cache_file = fleet_dir() / ".exitkit" / "tor-fingerprints.json"
-    cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
+    cache = _fingerprint_cache()
     for name in members:
         member = state.inventory.get_host(name)
         member_settings = RelaySettings.from_data(member.data.dict())
@@ -123,10 +122,7 @@ def family_fingerprints(s: RelaySettings) -> tuple[dict[tuple[str, str], str], b
                 found[(name, data_dir)] = fingerprint
             continue
         member_state = member.get_fact(TorRelayState)
-        if member_state.fingerprints and cache.get(name) != member_state.fingerprints:
-            cache[name] = member_state.fingerprints
-            cache_file.parent.mkdir(exist_ok=True)
-            cache_file.write_text(json.dumps(cache, indent=1, sort_keys=True) + "\n")
+        remember_fingerprints({(name, d): fp for d, fp in member_state.fingerprints.items()})
         for instance in tor.instances(member_settings):
             fingerprint = member_state.fingerprints.get(instance.data_dir)
             if fingerprint:
@@ -134,6 +130,22 @@ def family_fingerprints(s: RelaySettings) -> tuple[dict[tuple[str, str], str], b
             else:
                 missing = True
     return dict(sorted(found.items(), key=lambda item: (members.index(item[0][0]), item[0][1]))), missing
+
+
+def _fingerprint_cache() -> dict:
+    path = fleet_dir() / ".exitkit" / "tor-fingerprints.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def remember_fingerprints(found: dict[tuple[str, str], str]) -> None:
+    """Keep the (public) fingerprints last seen per relay, so an unreachable member keeps its family place."""
+    cache = _fingerprint_cache()
+    for (name, data_dir), fingerprint in found.items():
+        cache.setdefault(name, {})[data_dir] = fingerprint
+    path = fleet_dir() / ".exitkit" / "tor-fingerprints.json"
+    if found and (not path.exists() or json.loads(path.read_text()) != cache):
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(cache, indent=1, sort_keys=True) + "\n")
 
 
 _FAMILY_COMPLETED: set[str] = set()
@@ -151,6 +163,7 @@ def _complete_family(settings: RelaySettings, policy, family_id: str) -> None:
         if ok:
             for data_dir, fp in tor.parse_tor_state(output.stdout_lines).fingerprints.items():
                 fingerprints[(name, data_dir)] = fp
+    remember_fingerprints(fingerprints)
     ordered = sorted(fingerprints.items(), key=lambda item: (members.index(item[0][0]), item[0][1]))
     for instance in tor.instances(settings):
         family = tor.Family(tuple(fp for key, fp in ordered if key != (host.name, instance.data_dir)), family_id)
