@@ -15,7 +15,6 @@ from deploys.context import plan, plan_data, relay_settings
 from deploys.ops import checked_file, fetch_secret, rolling_restart, write_config
 from exitkit.configs import UNITS, by_path, tor_files
 from exitkit import tor
-from exitkit.plan import exit_policy_of
 from exitkit.settings import RelaySettings
 
 TORPROJECT_KEYRING = "/usr/share/keyrings/deb.torproject.org-keyring.gpg"
@@ -56,15 +55,11 @@ def tor_relay():
         key_path, family_id = tor.ensure_family_key(fleet_dir() / "secrets" / "tor-family", s.tor_family)
         family_key = key_path.read_bytes()
     fingerprints, missing = family_fingerprints(s)
-    families = {i.name: tor.Family(tuple(fp for (owner, data_dir), fp in fingerprints.items()
-                                         if (owner, data_dir) != (host.name, i.data_dir)), family_id)
-                for i in instances}
-    wanted = by_path(tor_files(s, {**plan_data(), "exitkit_tor_family": families}))
+    wanted = _tor_files(s, fingerprints, family_id)
     write_config(wanted["/usr/local/sbin/exitkit-tor-applied"], name="Note which torrc each running tor started with")
     files.directory(name="Drop-in folder of the tor units", path=f"{UNITS}/tor@.service.d")
     dropin = write_config(wanted[f"{UNITS}/tor@.service.d/exitkit.conf"], name="Start hook for every tor instance")
     systemd.daemon_reload(name="Reload systemd for the tor start hook", _if=dropin.did_change)
-    policy = exit_policy_of(s)
     for instance in instances:
         if instance.name != "default" and not host.get_fact(Directory, path=f"/etc/tor/instances/{instance.name}"):
             server.shell(name=f"Create tor instance {instance.name} (its own user, data directory and keys)",
@@ -86,7 +81,7 @@ def tor_relay():
                         running=True, enabled=None if instance.name == "default" else True)
     if missing:
         python.call(name="Complete MyFamily with the fingerprints of relays new to the family",
-                    function=_complete_family, settings=s, policy=policy, family_id=family_id)
+                    function=_complete_family, settings=s, family_id=family_id)
 
     # restart where the running tor started with another torrc than the one it has now
     stale = [i.service for i in instances
@@ -100,13 +95,19 @@ def tor_relay():
             backup_identity_keys(instance, fleet_dir() / s.key_backup_dir / host.name / instance.name)
 
 
+def _tor_files(s: RelaySettings, fingerprints: dict[tuple[str, str], str], family_id: str) -> dict:
+    """exitkit.configs' tor files for this host, with the family these fingerprints make (by path)."""
+    families = tor.families(host.name, tor.instances(s), fingerprints, plan("tor_family_hosts") or [], family_id)
+    return by_path(tor_files(s, {**plan_data(), "exitkit_tor_family": families}))
+
+
 def family_fingerprints(s: RelaySettings) -> tuple[dict[tuple[str, str], str], bool]:
     """(host, data dir) -> fingerprint for every tor instance of this relay's family, read from the relays.
 
     Facts are read from the other family members too (pyinfra caches them per
     host). A member that cannot be reached keeps its place through the
-    fingerprint this relay's current torrc already lists for it. ``missing``
-    says that some member has no keys yet (a new relay): its fingerprint is
+    fingerprints last seen for it (``remember_fingerprints``). ``missing`` says
+    that some member has no keys yet (a new relay): its fingerprint is
     collected after it started, in the same run.
     """
     members = plan("tor_family_hosts") or []
@@ -115,7 +116,6 @@ def family_fingerprints(s: RelaySettings) -> tuple[dict[tuple[str, str], str], b
     cache = _fingerprint_cache()
     for name in members:
         member = state.inventory.get_host(name)
-        member_settings = RelaySettings.from_data(member.data.dict())
         if not member.connected:
             # unreachable: its fingerprints (public) as last seen, so families stay as they are
             for data_dir, fingerprint in cache.get(name, {}).items():
@@ -123,27 +123,32 @@ def family_fingerprints(s: RelaySettings) -> tuple[dict[tuple[str, str], str], b
             continue
         member_state = member.get_fact(TorRelayState)
         remember_fingerprints({(name, d): fp for d, fp in member_state.fingerprints.items()})
-        for instance in tor.instances(member_settings):
+        for instance in tor.instances(RelaySettings.from_data(member.data.dict())):
             fingerprint = member_state.fingerprints.get(instance.data_dir)
             if fingerprint:
                 found[(name, instance.data_dir)] = fingerprint
             else:
                 missing = True
-    return dict(sorted(found.items(), key=lambda item: (members.index(item[0][0]), item[0][1]))), missing
+    return found, missing
+
+
+def _fingerprint_cache_path() -> Path:
+    return fleet_dir() / ".exitkit" / "tor-fingerprints.json"
 
 
 def _fingerprint_cache() -> dict:
-    path = fleet_dir() / ".exitkit" / "tor-fingerprints.json"
+    path = _fingerprint_cache_path()
     return json.loads(path.read_text()) if path.exists() else {}
 
 
 def remember_fingerprints(found: dict[tuple[str, str], str]) -> None:
     """Keep the (public) fingerprints last seen per relay, so an unreachable member keeps its family place."""
-    cache = _fingerprint_cache()
+    before = _fingerprint_cache()
+    cache = {name: dict(dirs) for name, dirs in before.items()}
     for (name, data_dir), fingerprint in found.items():
         cache.setdefault(name, {})[data_dir] = fingerprint
-    path = fleet_dir() / ".exitkit" / "tor-fingerprints.json"
-    if found and (not path.exists() or json.loads(path.read_text()) != cache):
+    if cache != before:
+        path = _fingerprint_cache_path()
         path.parent.mkdir(exist_ok=True)
         path.write_text(json.dumps(cache, indent=1, sort_keys=True) + "\n")
 
@@ -151,11 +156,10 @@ def remember_fingerprints(found: dict[tuple[str, str], str]) -> None:
 _FAMILY_COMPLETED: set[str] = set()
 
 
-def _complete_family(settings: RelaySettings, policy, family_id: str) -> None:
+def _complete_family(settings: RelaySettings, family_id: str) -> None:
     """At run time, after new relays made their keys: rewrite torrcs whose MyFamily is incomplete."""
-    members = host.data.get("exitkit_tor_family_hosts") or []
     fingerprints = {}
-    for name in members:
+    for name in plan("tor_family_hosts") or []:
         member = state.inventory.get_host(name)
         if not member.connected:
             continue
@@ -164,10 +168,9 @@ def _complete_family(settings: RelaySettings, policy, family_id: str) -> None:
             for data_dir, fp in tor.parse_tor_state(output.stdout_lines).fingerprints.items():
                 fingerprints[(name, data_dir)] = fp
     remember_fingerprints(fingerprints)
-    ordered = sorted(fingerprints.items(), key=lambda item: (members.index(item[0][0]), item[0][1]))
+    wanted = _tor_files(settings, fingerprints, family_id)
     for instance in tor.instances(settings):
-        family = tor.Family(tuple(fp for key, fp in ordered if key != (host.name, instance.data_dir)), family_id)
-        content = tor.render_torrc_file(settings, instance, policy, family)
+        content = wanted[instance.torrc].content
         ok, output = host.run_shell_command(f"cat {instance.torrc}")
         if ok and "\n".join(output.stdout_lines) + "\n" == content:
             continue

@@ -102,6 +102,17 @@ class Family:
     family_id: str = ""
 
 
+def families(host: str, own: list[TorInstance], fingerprints: dict[tuple[str, str], str], members: list[str],
+             family_id: str) -> dict[str, Family]:
+    """Instance name -> what it declares: every other member instance's fingerprint, in inventory order.
+
+    ``fingerprints`` maps (host, data dir) to a fingerprint; an instance never lists itself.
+    """
+    ordered = sorted(fingerprints.items(), key=lambda item: (members.index(item[0][0]), item[0][1]))
+    return {instance.name: Family(tuple(fp for key, fp in ordered if key != (host, instance.data_dir)), family_id)
+            for instance in own}
+
+
 def render_torrc_file(settings: RelaySettings, instance: TorInstance, policy: ExitPolicy, family: Family) -> str:
     return render("tor/torrc.j2", s=settings, instance=instance, contact=contact_info(settings),
                   policy_lines=render_torrc(policy).rstrip("\n"), family=family)

@@ -1,0 +1,72 @@
+"""The pure side of the Tor exit: instances, ContactInfo, families, the state a relay reports, family keys."""
+
+from __future__ import annotations
+
+import base64
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from exitkit import tor
+from exitkit.settings import RelaySettings
+
+
+def settings(**kw) -> RelaySettings:
+    return RelaySettings(**{"nickname": "exit1", "operator_name": "o", "abuse_email": "abuse@example.org", **kw})
+
+
+def test_instances_get_their_own_ports_names_and_places():
+    first, second = tor.instances(settings(tor_instances=2, metrics_port=9035))
+    assert (first.service, first.torrc, first.data_dir, first.user) == (
+        "tor@default.service", "/etc/tor/torrc", "/var/lib/tor", "debian-tor")
+    assert (second.service, second.torrc, second.data_dir, second.user) == (
+        "tor@i2.service", "/etc/tor/instances/i2/torrc", "/var/lib/tor-instances/i2", "_tor-i2")
+    assert (first.or_port, second.or_port, first.metrics_port, second.metrics_port) == (9001, 9002, 9035, 9036)
+    assert "tor-service-defaults-torrc-instances" in second.verify_command and "{path}" in second.verify_command
+
+
+@given(st.from_regex(r"[A-Za-z0-9]{1,19}", fullmatch=True), st.integers(1, 8))
+def test_instance_nicknames_stay_valid(nickname, number):
+    name = tor.instance_nickname(nickname, number)
+    assert 1 <= len(name) <= 19 and name.isalnum()
+    assert name == nickname if number == 1 else name.endswith(str(number))
+
+
+def test_contact_info_follows_the_sharing_spec_unless_written_freely():
+    built = tor.contact_info(settings(operator_url="https://example.org/", contact_proof="uri-rsa"))
+    assert built == ("email:abuse[]example.org url:https://example.org/ proof:uri-rsa "
+                     "abuse:abuse[]example.org ciissversion:2")
+    assert tor.contact_info(settings(contact_info="Example e.V. <abuse@example.org>")) == "Example e.V. <abuse@example.org>"
+
+
+def test_each_instance_declares_every_other_member_in_inventory_order():
+    own = tor.instances(settings(tor_instances=2))
+    prints = {("relay-3", "/var/lib/tor"): "C" * 40, ("relay-1", "/var/lib/tor"): "A" * 40,
+              ("relay-1", "/var/lib/tor-instances/i2"): "B" * 40}
+    families = tor.families("relay-1", own, prints, ["relay-1", "relay-3"], "id")
+    assert families["default"] == tor.Family(("B" * 40, "C" * 40), "id")
+    assert families["i2"] == tor.Family(("A" * 40, "C" * 40), "id")
+
+
+def test_relay_state_is_read_from_its_lines():
+    state = tor.parse_tor_state([
+        "/var/lib/tor/fingerprint: exit1 " + "A" * 40,
+        "/var/lib/tor-instances/i2/fingerprint: exit12 " + "B" * 40,
+        "/run/exitkit/tor@default.applied: " + "f" * 40,
+        "tor@default: masked",
+    ])
+    assert state.fingerprints == {"/var/lib/tor": "A" * 40, "/var/lib/tor-instances/i2": "B" * 40}
+    assert state.applied == {"default": "f" * 40}
+    assert state.default_unit == "masked"
+    assert tor.parse_tor_state(["tor@default: "]).default_unit == ""
+
+
+def test_family_key_is_tor_s_format_and_made_once(tmp_path):
+    key, family_id = tor.family_key(bytes(32))
+    assert key.startswith(tor.FAMILY_KEY_HEADER) and len(key) == len(tor.FAMILY_KEY_HEADER) + 64
+    assert len(base64.b64decode(family_id + "=")) == 32
+    path, made = tor.ensure_family_key(tmp_path / "fam", "fleet")
+    assert path.stat().st_mode & 0o777 == 0o600 and (tmp_path / "fam").stat().st_mode & 0o777 == 0o700
+    first = path.read_bytes()
+    assert tor.ensure_family_key(tmp_path / "fam", "fleet") == (path, made)
+    assert path.read_bytes() == first  # never made again, never overwritten
