@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from io import BytesIO
 from pathlib import Path
 
@@ -52,7 +51,7 @@ def tor_relay():
 
     family_id, family_key = "", None
     if s.tor_family:
-        key_path, family_id = tor.ensure_family_key(fleet_dir() / "secrets" / "tor-family", s.tor_family)
+        key_path, family_id = tor.ensure_family_key(fleet_dir() / tor.FAMILY_KEYS, s.tor_family)
         family_key = key_path.read_bytes()
     fingerprints, missing = family_fingerprints(s)
     wanted = _tor_files(s, fingerprints, family_id)
@@ -106,51 +105,29 @@ def family_fingerprints(s: RelaySettings) -> tuple[dict[tuple[str, str], str], b
 
     Facts are read from the other family members too (pyinfra caches them per
     host). A member that cannot be reached keeps its place through the
-    fingerprints last seen for it (``remember_fingerprints``). ``missing`` says
+    fingerprints last seen for it (``exitkit.tor.remember_fingerprints``). ``missing`` says
     that some member has no keys yet (a new relay): its fingerprint is
     collected after it started, in the same run.
     """
     members = plan("tor_family_hosts") or []
     found: dict[tuple[str, str], str] = {}
     missing = False
-    cache = _fingerprint_cache()
     for name in members:
         member = state.inventory.get_host(name)
+        member_settings = RelaySettings.from_data(member.data.dict())
         if not member.connected:
             # unreachable: its fingerprints (public) as last seen, so families stay as they are
-            for data_dir, fingerprint in cache.get(name, {}).items():
-                found[(name, data_dir)] = fingerprint
+            found.update(tor.remembered(fleet_dir(), name, member_settings))
             continue
         member_state = member.get_fact(TorRelayState)
-        remember_fingerprints({(name, d): fp for d, fp in member_state.fingerprints.items()})
-        for instance in tor.instances(RelaySettings.from_data(member.data.dict())):
+        tor.remember_fingerprints(fleet_dir(), {(name, d): fp for d, fp in member_state.fingerprints.items()})
+        for instance in tor.instances(member_settings):
             fingerprint = member_state.fingerprints.get(instance.data_dir)
             if fingerprint:
                 found[(name, instance.data_dir)] = fingerprint
             else:
                 missing = True
     return found, missing
-
-
-def _fingerprint_cache_path() -> Path:
-    return fleet_dir() / ".exitkit" / "tor-fingerprints.json"
-
-
-def _fingerprint_cache() -> dict:
-    path = _fingerprint_cache_path()
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def remember_fingerprints(found: dict[tuple[str, str], str]) -> None:
-    """Keep the (public) fingerprints last seen per relay, so an unreachable member keeps its family place."""
-    before = _fingerprint_cache()
-    cache = {name: dict(dirs) for name, dirs in before.items()}
-    for (name, data_dir), fingerprint in found.items():
-        cache.setdefault(name, {})[data_dir] = fingerprint
-    if cache != before:
-        path = _fingerprint_cache_path()
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(json.dumps(cache, indent=1, sort_keys=True) + "\n")
 
 
 _FAMILY_COMPLETED: set[str] = set()
@@ -167,7 +144,7 @@ def _complete_family(settings: RelaySettings, family_id: str) -> None:
         if ok:
             for data_dir, fp in tor.parse_tor_state(output.stdout_lines).fingerprints.items():
                 fingerprints[(name, data_dir)] = fp
-    remember_fingerprints(fingerprints)
+    tor.remember_fingerprints(fleet_dir(), fingerprints)
     wanted = _tor_files(settings, fingerprints, family_id)
     for instance in tor.instances(settings):
         content = wanted[instance.torrc].content

@@ -114,7 +114,8 @@ def cmd_render(args) -> int:
     """What a deploy would write, as files: exitkit.configs is what the deploy units write too."""
     from pathlib import Path
 
-    from exitkit.configs import relay_files, write_tree
+    from exitkit.configs import fleet_files, write_tree
+    from exitkit.fleet import fleet_dir
 
     fleet, plans = _load(args.inventory)
     relays = fleet.relays
@@ -124,8 +125,9 @@ def cmd_render(args) -> int:
             return 2
         relays = (relay,)
     out = Path(args.out)
+    every = fleet_files(fleet, plans, fleet_dir(args.inventory))
     for relay in relays:
-        files = relay_files(relay.settings, plans[relay.name].host_data())
+        files = every[relay.name]
         folder = write_tree(out, relay.name, files)
         checked = sum(1 for f in files if f.check)
         print(f"{relay.name}: {len(files)} files written to {folder}/ ({checked} checked on the relay before use)")

@@ -167,7 +167,7 @@ def tor_files(settings: RelaySettings, plan_data: Mapping) -> list[ConfigFile]:
 
     The family of each instance comes from the plan data key ``exitkit_tor_family``
     (instance name -> tor.Family), which the deploy fills from the relays'
-    fingerprints; without it (``exitkit render``) the torrc lists no MyFamily.
+    fingerprints and ``fleet_files`` from the fingerprints the last deploy saw.
     """
     from exitkit import tor
 
@@ -208,6 +208,29 @@ def relay_files(settings: RelaySettings, plan_data: Mapping, now: datetime | Non
             seen.add(file.path)
             files.append(file)
     return files
+
+
+def fleet_files(fleet, plans: Mapping, fleet_dir: Path, now: datetime | None = None) -> dict[str, list[ConfigFile]]:
+    """Relay -> every file the kit writes on it, without contacting a host (``exitkit render``).
+
+    Tor families come from what the last deploy saw on the relays (the fingerprint
+    cache and the family key's id in the fleet folder), so a rendered torrc is the
+    one the relay holds; a relay never deployed yet is simply not in them.
+    """
+    from exitkit import tor
+
+    settings_of = {relay.name: relay.settings for relay in fleet.relays}
+    result = {}
+    for relay in fleet.relays:
+        plan_data = plans[relay.name].host_data()
+        members = list(plans[relay.name].tor_family_hosts)
+        if relay.settings.network == "tor" and members:
+            seen = {key: fp for name in members for key, fp in tor.remembered(fleet_dir, name, settings_of[name]).items()}
+            family_id = tor.known_family_id(fleet_dir, relay.settings.tor_family)
+            plan_data["exitkit_tor_family"] = tor.families(relay.name, tor.instances(relay.settings), seen, members,
+                                                           family_id)
+        result[relay.name] = relay_files(relay.settings, plan_data, now)
+    return result
 
 
 def by_path(files: list[ConfigFile]) -> dict[str, ConfigFile]:

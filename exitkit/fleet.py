@@ -263,6 +263,11 @@ def _fleet_checks(fleet: Fleet) -> list[SettingsError]:
     return errors
 
 
+def fleet_dir(inventory: str | Path) -> Path:
+    """The operator's fleet folder (``<folder>/inventory/<fleet>.py``): family keys, key backups, caches."""
+    return Path(inventory).resolve().parent.parent
+
+
 def pyinfra_inventory(inventory_py: str) -> dict[str, list]:
     """For ``inventory/<fleet>.py``: validate everything, or stop before any connection.
 
@@ -283,7 +288,7 @@ def pyinfra_inventory(inventory_py: str) -> dict[str, list]:
     groups: dict[str, list] = {}
     for relay in fleet.relays:
         data = {**relay.connection, **_as_host_data(relay.settings), "exitkit_fleet": fleet.name,
-                "exitkit_fleet_dir": str(Path(inventory_py).resolve().parent.parent),
+                "exitkit_fleet_dir": str(fleet_dir(inventory_py)),
                 **plans[relay.name].host_data()}
         first = relay.groups[2] if len(relay.groups) > 2 else fleet.name
         for group in relay.groups[2:] or (fleet.name,):

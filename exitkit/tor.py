@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -192,6 +193,41 @@ def ensure_family_key(folder: Path, family: str) -> tuple[Path, str]:
     if not re.fullmatch(r"[A-Za-z0-9+/]{43}", family_id):
         raise ValueError(f"{public}: expected the FamilyId that tor --keygen-family wrote beside {secret.name}")
     return secret, family_id
+
+
+FINGERPRINT_CACHE = Path(".exitkit") / "tor-fingerprints.json"  # in the fleet folder; public fingerprints only
+FAMILY_KEYS = Path("secrets") / "tor-family"  # in the fleet folder; the family keys, 0600
+
+
+def known_fingerprints(fleet_dir: Path) -> dict[str, dict[str, str]]:
+    """Relay -> data dir -> fingerprint, as the last deploy saw them on the relays."""
+    path = fleet_dir / FINGERPRINT_CACHE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def remember_fingerprints(fleet_dir: Path, found: dict[tuple[str, str], str]) -> None:
+    """Keep the fingerprints seen per relay, so an unreachable member keeps its family place."""
+    before = known_fingerprints(fleet_dir)
+    cache = {name: dict(dirs) for name, dirs in before.items()}
+    for (name, data_dir), fingerprint in found.items():
+        cache.setdefault(name, {})[data_dir] = fingerprint
+    if cache != before:
+        path = fleet_dir / FINGERPRINT_CACHE
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(cache, indent=1, sort_keys=True) + "\n")
+
+
+def remembered(fleet_dir: Path, name: str, settings: RelaySettings) -> dict[tuple[str, str], str]:
+    """(relay, data dir) -> fingerprint last seen, for the instances this relay's settings still have."""
+    dirs = {instance.data_dir for instance in instances(settings)}
+    return {(name, data_dir): fingerprint
+            for data_dir, fingerprint in known_fingerprints(fleet_dir).get(name, {}).items() if data_dir in dirs}
+
+
+def known_family_id(fleet_dir: Path, family: str) -> str:
+    """The FamilyId of a family key already made on the control machine ("" when there is none yet)."""
+    public = fleet_dir / FAMILY_KEYS / f"{family}.public_family_id"
+    return public.read_text().split()[-1] if family and public.exists() else ""
 
 
 def write_secret(path: Path, data: bytes) -> None:

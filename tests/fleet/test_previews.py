@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 import shlex
 
-from exitkit.configs import ConfigFile, relay_files
-from exitkit.fleet import load_fleet
+from exitkit.configs import ConfigFile, fleet_files
+from exitkit.fleet import fleet_dir, load_fleet
 from exitkit.plan import plan_fleet
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -16,11 +16,11 @@ HAND_EDIT = "# edited by hand on the relay"
 
 
 def rendered(fleet) -> dict[str, dict[str, ConfigFile]]:
-    """relay -> path -> file, from the fleet folder as last written (what the deploy reads)."""
-    loaded = load_fleet(fleet.folder / "inventory" / f"{fleet.lab.name}.py", cwd=fleet.folder)
-    plans = plan_fleet(loaded)
-    return {relay.name: {f.path: f for f in relay_files(relay.settings, plans[relay.name].host_data())}
-            for relay in loaded.relays}
+    """relay -> path -> file, as `exitkit render` makes them from the fleet folder as last written."""
+    inventory = fleet.folder / "inventory" / f"{fleet.lab.name}.py"
+    loaded = load_fleet(inventory, cwd=fleet.folder)
+    every = fleet_files(loaded, plan_fleet(loaded), fleet_dir(inventory))
+    return {relay: {f.path: f for f in files} for relay, files in every.items()}
 
 
 def diffs(stderr: str) -> dict[tuple[str, str], list[str]]:

@@ -245,3 +245,56 @@ def test_a_relay_name_cannot_leave_the_output_folder(tmp_path):
         with pytest.raises(ValueError):
             write_tree(tmp_path / "out", name, [ConfigFile("/etc/a.conf", "a\n")])
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------ families as the last deploy saw them
+FP = {"relay-1": "A" * 40, "relay-3": "B" * 40}
+
+
+def remember_demo_family(folder: Path, family_id: str = "Q" * 43) -> None:
+    """What a deploy leaves in the fleet folder: the fingerprints it saw and the family key's id."""
+    from exitkit import tor
+
+    tor.remember_fingerprints(folder, {("relay-1", "/var/lib/tor"): FP["relay-1"],
+                                       ("relay-3", "/var/lib/tor"): FP["relay-3"],
+                                       ("relay-3", "/var/lib/tor-instances/i2"): "C" * 40,  # no longer in its settings
+                                       ("gone-relay", "/var/lib/tor"): "D" * 40})  # no longer in the inventory
+    (folder / "secrets" / "tor-family").mkdir(parents=True)
+    (folder / "secrets" / "tor-family" / "fleet.public_family_id").write_text(family_id + "\n")
+
+
+def test_fleet_files_declare_the_family_the_last_deploy_saw(demo, tmp_path):
+    fleet, plans = demo
+    remember_demo_family(tmp_path)
+    every = configs.fleet_files(fleet, plans, tmp_path, NOW)
+    torrc_1 = configs.by_path(every["relay-1"])["/etc/tor/torrc"].content
+    torrc_3 = configs.by_path(every["relay-3"])["/etc/tor/torrc"].content
+    assert f"FamilyId {'Q' * 43}\n" in torrc_1 and f"FamilyId {'Q' * 43}\n" in torrc_3
+    assert re.findall(r"^MyFamily (\S+)$", torrc_1, re.M) == [f"${FP['relay-3']}"]
+    assert re.findall(r"^MyFamily (\S+)$", torrc_3, re.M) == [f"${FP['relay-1']}"]
+    # everything else is what relay_files makes from the plan alone
+    for relay in fleet.relays:
+        alone = configs.by_path(relay_files(relay.settings, plans[relay.name].host_data(), NOW))
+        rendered = configs.by_path(every[relay.name])
+        assert set(alone) == set(rendered)
+        assert {p for p in alone if alone[p].content != rendered[p].content} <= {"/etc/tor/torrc"}
+
+
+def test_fleet_files_without_a_deploy_declare_no_family(demo, tmp_path):
+    fleet, plans = demo
+    every = configs.fleet_files(fleet, plans, tmp_path, NOW)
+    for relay in ("relay-1", "relay-3"):
+        torrc = configs.by_path(every[relay])["/etc/tor/torrc"].content
+        assert "MyFamily" not in torrc and "FamilyId" not in torrc
+
+
+def test_render_shows_the_family_from_the_fleet_folder(tmp_path):
+    import shutil
+
+    for folder in ("inventory", "group_data"):
+        shutil.copytree(PROJECT / folder, tmp_path / folder)
+    remember_demo_family(tmp_path)
+    result = exitkit("render", "inventory/demo.py", "--out", "out", "--relay", "relay-1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    torrc = (tmp_path / "out" / "relay-1" / "etc/tor/torrc").read_text()
+    assert f"MyFamily ${FP['relay-3']}\n" in torrc and f"FamilyId {'Q' * 43}\n" in torrc

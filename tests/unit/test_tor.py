@@ -70,3 +70,21 @@ def test_family_key_is_tor_s_format_and_made_once(tmp_path):
     first = path.read_bytes()
     assert tor.ensure_family_key(tmp_path / "fam", "fleet") == (path, made)
     assert path.read_bytes() == first  # never made again, never overwritten
+
+
+def test_fingerprints_are_remembered_per_relay_and_read_back_for_current_instances(tmp_path):
+    assert tor.known_fingerprints(tmp_path) == {} and tor.known_family_id(tmp_path, "fleet") == ""
+    tor.remember_fingerprints(tmp_path, {("r1", "/var/lib/tor"): "A" * 40, ("r1", "/var/lib/tor-instances/i2"): "B" * 40})
+    tor.remember_fingerprints(tmp_path, {("r2", "/var/lib/tor"): "C" * 40})  # adds, forgets nothing
+    assert tor.known_fingerprints(tmp_path) == {"r1": {"/var/lib/tor": "A" * 40, "/var/lib/tor-instances/i2": "B" * 40},
+                                                "r2": {"/var/lib/tor": "C" * 40}}
+    assert tor.remembered(tmp_path, "r1", settings()) == {("r1", "/var/lib/tor"): "A" * 40}
+    assert len(tor.remembered(tmp_path, "r1", settings(tor_instances=2))) == 2
+    assert tor.remembered(tmp_path, "r9", settings()) == {}
+
+
+def test_the_family_id_is_read_without_making_a_key(tmp_path):
+    assert tor.known_family_id(tmp_path, "fleet") == ""
+    assert not (tmp_path / tor.FAMILY_KEYS).exists()
+    _, made = tor.ensure_family_key(tmp_path / tor.FAMILY_KEYS, "fleet")
+    assert tor.known_family_id(tmp_path, "fleet") == made and tor.known_family_id(tmp_path, "") == ""
