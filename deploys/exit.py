@@ -3,10 +3,11 @@
     pyinfra inventory/<fleet>.py deploys/exit.py
 """
 
-from deploys import base, maintenance, notice, policy, resolver, summary, tor
+from deploys import base, maintenance, notice, policy, resolver, reverse_dns, summary, tor
 
 summary.track()                     # one line per relay at the end of the run: changes, skips, notes
 base.system()                       # packages, the relay's name
+reverse_dns.reverse_dns_notes()     # what to ask the provider for (PTR) and publish (A/AAAA): notes, never failures
 resolver.resolver()                 # unbound: the exit's own validating resolver, resolv.conf pointing at it
 policy.firewall()                   # the fleet's exit policy, enforced by nftables
 notice.notice_page()                # notice page, security.txt, exit-policy.txt on a hardened lighttpd

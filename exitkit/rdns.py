@@ -272,6 +272,25 @@ def hints(report: Report) -> list[str]:
     return [f"{a.relay} {a.address}: {a.verdict}: " + "; ".join(a.actions) for a in report.addresses if not a.clean]
 
 
+def deploy_resolver(settings) -> str | None:
+    """The resolver a deploy run asks for its reverse-DNS notes ("" the system's), or None: ask nothing.
+
+    A test fleet (``test_network_off``) asks only a resolver its settings name, so
+    a test run never puts questions about its made-up addresses to real DNS.
+    """
+    if settings.dns_check_resolver:
+        return settings.dns_check_resolver
+    return None if settings.test_network_off else ""
+
+
+def notes(report: Report) -> list[str]:
+    """The actions for the run's summary, one short line each: advice at the end of a deploy, never a failure."""
+    lines = [action for a in report.addresses if not a.clean for action in a.actions]
+    lines += [f"{relay}: no public address in the settings or on the relay; reverse DNS not checked"
+              for relay in report.without_address]
+    return list(dict.fromkeys(lines))
+
+
 def table(report: Report) -> str:
     """The report for a terminal: one row per address, the actions beneath."""
     rows = [("relay", "address", "expected name", "current PTR", "FCrDNS", "verdict")]

@@ -24,8 +24,7 @@ from hypothesis import given, settings as hsettings, strategies as st
 from exitkit import naming, rdns
 from exitkit.fleet import FleetInvalid, load_fleet
 from exitkit.plan import plan_fleet
-
-DNSMASQ = "/usr/sbin/dnsmasq"
+from tests.dnsserver import dnsmasq as run_dnsmasq
 
 # What the provider's and the operator's DNS say today (dnsmasq options).
 RECORDS = [
@@ -46,7 +45,6 @@ RECORDS = [
     # 192.0.2.28 belongs to a relay without a domain: no plan, PTR set anyway
     "--host-record=something.example.com,192.0.2.28",
 ]
-LOCAL_ZONES = ["example.net", "provider.example", "example.com", "in-addr.arpa", "ip6.arpa"]
 
 HOSTS = {  # host -> its settings; names come from the pattern {network}-exit-{index}.{domain}
     "clean": {"public_ipv4": "192.0.2.21", "public_ipv6": "2001:db8::21"},
@@ -61,35 +59,11 @@ HOSTS = {  # host -> its settings; names come from the pattern {network}-exit-{i
 }
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-        udp.bind(("127.0.0.1", 0))
-        return udp.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def dnsmasq():
     """A real DNS server on 127.0.0.1 with the zones above; its address as dns_check_resolver takes it."""
-    if not Path(DNSMASQ).exists():
-        pytest.fail(f"{DNSMASQ} is missing: ./kit setup installs dnsmasq-base")
-    port = free_port()
-    server = subprocess.Popen(
-        [DNSMASQ, "--no-daemon", f"--port={port}", "--listen-address=127.0.0.1", "--bind-interfaces",
-         "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
-         *[f"--local=/{zone}/" for zone in LOCAL_ZONES], *RECORDS],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    address = f"127.0.0.1:{port}"
-    resolver = rdns.make_resolver(address, timeout=0.5)
-    deadline = time.monotonic() + 10
-    while rdns.ask_ptr(resolver, "192.0.2.21").outcome != rdns.ANSWER:
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            pytest.fail(f"dnsmasq did not start: {server.communicate()[1]}")
-    try:
+    with run_dnsmasq(RECORDS, "192.0.2.21") as address:
         yield address
-    finally:
-        server.kill()
-        server.wait()
 
 
 def write_fleet(root: Path, hosts: dict, **all_settings) -> Path:
@@ -419,3 +393,30 @@ def test_plan_refuses_a_name_without_exit_unless_turned_off(tmp_path, monkeypatc
         in str(refused.value)
     write_fleet(tmp_path, {"r1": {"hostname": "www.example.net"}}, name_must_say_exit=False)
     assert plan_fleet(load_fleet(tmp_path / "inventory" / "lab.py"))["r1"].hostname == "www.example.net"
+
+
+# --- what a deploy run asks and notes
+
+
+def test_a_deploy_asks_the_named_resolver_the_system_s_or_none_on_a_test_fleet():
+    from exitkit.settings import RelaySettings
+
+    base = {"nickname": "r1", "operator_name": "Op", "abuse_email": "abuse@example.net"}
+    assert rdns.deploy_resolver(RelaySettings(**base)) == ""  # a real fleet: the system's resolver
+    assert rdns.deploy_resolver(RelaySettings(**base, dns_check_resolver="127.0.0.1:53")) == "127.0.0.1:53"
+    # a test fleet's made-up addresses never go to real DNS
+    assert rdns.deploy_resolver(RelaySettings(**base, test_network_off=True)) is None
+    assert rdns.deploy_resolver(RelaySettings(**base, test_network_off=True, dns_check_resolver="127.0.0.1:53")) == \
+        "127.0.0.1:53"
+
+
+def test_deploy_notes_are_the_actions_each_once_and_fit_the_summary(report):
+    from exitkit.summary import INDENT, WIDTH
+
+    lines = rdns.notes(report)
+    assert lines == list(dict.fromkeys(a for c in report.addresses if not c.clean for a in c.actions)) + [
+        "noaddress: no public address in the settings or on the relay; reverse DNS not checked"]
+    assert "ask your provider to set the PTR of 192.0.2.22 to tor-exit-2.example.net (now: none)" in lines
+    assert not any("192.0.2.21" in line for line in lines)  # a clean address is not mentioned
+    shown = [f"{INDENT}note: {line}" for line in lines if "ask your provider" in line and "(now: none)" in line]
+    assert shown and all(len(line) <= WIDTH for line in shown)  # IPv4 and a usual name: read whole at 3 a.m.
