@@ -65,12 +65,18 @@ _STOPPED_AT: dict[str, str] = {}  # rolling restart name -> the relay that did n
 
 
 def ready_command(services: list[str], http_port: int, wait_seconds: int) -> str:
-    """Waits until every service is active and the notice page answers 200 on the relay itself."""
+    """Waits until every service is active and the notice page answers 200 on the relay itself.
+
+    On time-out it prints what is still wrong (a unit not active, the page not
+    answering), so the operator knows whether tor or the page failed.
+    """
     probe = (f"exec 3<>/dev/tcp/127.0.0.1/{http_port} && printf 'HEAD / HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3"
              " && head -c 12 <&3 | grep -q ' 200'")
+    why = (f"for u in {' '.join(services)}; do s=$(systemctl is-active $u 2>/dev/null); [ \"$s\" = active ] || echo \"$u is ${{s:-unknown}}\"; done; "
+           f"( {probe} ) 2>/dev/null || echo \"the notice page on 127.0.0.1:{http_port} did not answer 200\"")
     loop = (f"end=$(( $(date +%s) + {wait_seconds} )); "
             f"until systemctl is-active -q {' '.join(services)} && ( {probe} ) 2>/dev/null; do "
-            "[ $(date +%s) -lt $end ] || exit 1; sleep 1; done")
+            f"[ $(date +%s) -lt $end ] || {{ {why}; exit 1; }}; sleep 1; done")
     return "bash -c " + shlex.quote(loop)
 
 
@@ -81,10 +87,12 @@ def _restart_and_wait(roll: str, services: list[str], http_port: int, wait_secon
                            f"{host.name} keeps running its previous configuration until the next run")
     units = " ".join(services)
     restarted, output = host.run_shell_command(StringCommand(f"systemctl restart {units}"))
-    answered = restarted and host.run_shell_command(StringCommand(ready_command(services, http_port, wait_seconds)))[0]
-    if not answered:
+    answered = False
+    if restarted:
+        answered, output = host.run_shell_command(StringCommand(ready_command(services, http_port, wait_seconds)))
+    if not (restarted and answered):
         _STOPPED_AT[roll] = host.name
-        why = "" if restarted else ": " + " ".join(output.stderr_lines[-3:])
+        why = ": " + "; ".join(output.stdout_lines if restarted else output.stderr_lines[-3:])
         raise RuntimeError(f"{host.name} did not come back within {wait_seconds}s after restarting {units}{why}; "
                            "the rolling restart stops here and relays after it keep their previous configuration")
 

@@ -251,6 +251,9 @@ def test_a_relay_that_does_not_come_back_stops_the_rolling_restart(settings_rest
         assert len(stuck) == 1, out[-3000:]
         other = next(name for name in TOR_RELAYS if name != stuck[0])
         assert f"rolling restart stopped because {stuck[0]}" in out
+        # the reason says what was wrong: tor came back, the page did not
+        assert f"restarting {' '.join(i.service for i in tor.instances(settings_of(fleet, stuck[0])))}: " \
+               "the notice page on 127.0.0.1:80 did not answer 200" in out, out[-3000:]
         # the other relay has the new torrc but still runs the previous one, untouched
         host = fleet.host(other)
         assert "reject 203.0.113.78:443" in host.file("/etc/tor/torrc").content_string
