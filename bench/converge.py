@@ -53,7 +53,8 @@ def main() -> int:
             lab.up()
             fleet = TestFleet(lab, Path(tempfile.mkdtemp(prefix="exitkit-bench-")))
             fleet.groups = {"exits": {r.name: {"nickname": f"bench{i}"} for i, r in enumerate(lab.relays, 1)}}
-            fleet.group_data = GROUP_DATA
+            # unbound on bench relays asks podman's resolver on the lab network, never the root servers
+            fleet.group_data = {"all": {**GROUP_DATA["all"], "dns_forwarders": [lab.resolver]}}
             first = converge(fleet)
             again = converge(fleet)
             rows.append((size, *first, *again))
