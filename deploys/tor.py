@@ -5,8 +5,10 @@ from __future__ import annotations
 from io import BytesIO
 from pathlib import Path
 
+from gevent.event import AsyncResult
 from pyinfra import host, state
 from pyinfra.api import FactBase, deploy
+from pyinfra.api.host import Host
 from pyinfra.facts.files import Directory
 from pyinfra.operations import apt, files, python, server, systemd
 
@@ -29,6 +31,17 @@ class TorRelayState(FactBase):
         return tor.parse_tor_state(list(output))
 
 
+_STATE_SEEN: dict[str, tor.TorState] = {}  # relay -> its TorRelayState as this run's preparation read it
+
+
+def relay_state(relay: Host) -> tor.TorState:
+    """A relay's TorRelayState, read once per run: every family member needs every other's fingerprints,
+    and pyinfra reads a fact anew each time it is asked."""
+    if relay.name not in _STATE_SEEN:
+        _STATE_SEEN[relay.name] = relay.get_fact(TorRelayState)
+    return _STATE_SEEN[relay.name]
+
+
 def fleet_dir() -> Path:
     """The operator's fleet folder (holds inventory/), where the family key and key backups live."""
     return Path(plan("fleet_dir") or ".")
@@ -40,7 +53,7 @@ def tor_relay():
     if s.network != "tor":
         return
     instances = tor.instances(s)
-    current = host.get_fact(TorRelayState)
+    current = relay_state(host)
     if s.tor_package_source == "torproject":
         _torproject_repository(s)
     if current.default_unit == "":
@@ -119,7 +132,7 @@ def family_fingerprints(s: RelaySettings) -> tuple[dict[tuple[str, str], str], b
             # unreachable: its fingerprints (public) as last seen, so families stay as they are
             found.update(tor.remembered(fleet_dir(), name, member_settings))
             continue
-        member_state = member.get_fact(TorRelayState)
+        member_state = relay_state(member)
         tor.remember_fingerprints(fleet_dir(), {(name, d): fp for d, fp in member_state.fingerprints.items()})
         for instance in tor.instances(member_settings):
             fingerprint = member_state.fingerprints.get(instance.data_dir)
@@ -131,19 +144,31 @@ def family_fingerprints(s: RelaySettings) -> tuple[dict[tuple[str, str], str], b
 
 
 _FAMILY_COMPLETED: set[str] = set()
+_READ_AT_RUN_TIME: dict[str, AsyncResult] = {}  # relay -> its fingerprints, read once per run
+
+
+def _fingerprints_now(name: str) -> dict[str, str]:
+    """A member's fingerprints (data dir -> fingerprint) read once in this run, whichever relay asks first.
+
+    Every relay completing its family needs every member's fingerprints; asking
+    each member once keeps a fleet of N relays from opening N sessions at once on
+    every member's SSH connection (sshd refuses more than MaxSessions, 10 by default).
+    """
+    if name not in _READ_AT_RUN_TIME:
+        result = _READ_AT_RUN_TIME[name] = AsyncResult()
+        member = state.inventory.get_host(name)
+        try:
+            ok, output = member.run_shell_command(tor.STATE_COMMAND) if member.connected else (False, None)
+            result.set(tor.parse_tor_state(output.stdout_lines).fingerprints if ok else {})
+        except Exception as error:  # noqa: BLE001  (the relays waiting for it must not wait forever)
+            result.set_exception(error)
+    return _READ_AT_RUN_TIME[name].get()
 
 
 def _complete_family(settings: RelaySettings, family_id: str) -> None:
     """At run time, after new relays made their keys: rewrite torrcs whose MyFamily is incomplete."""
-    fingerprints = {}
-    for name in plan("tor_family_hosts") or []:
-        member = state.inventory.get_host(name)
-        if not member.connected:
-            continue
-        ok, output = member.run_shell_command(tor.STATE_COMMAND)
-        if ok:
-            for data_dir, fp in tor.parse_tor_state(output.stdout_lines).fingerprints.items():
-                fingerprints[(name, data_dir)] = fp
+    fingerprints = {(name, data_dir): fp for name in plan("tor_family_hosts") or []
+                    for data_dir, fp in _fingerprints_now(name).items()}
     tor.remember_fingerprints(fleet_dir(), fingerprints)
     wanted = _tor_files(settings, fingerprints, family_id)
     for instance in tor.instances(settings):
