@@ -189,7 +189,7 @@ def ensure_family_key(folder: Path, family: str) -> tuple[Path, str]:
         key, family_id = family_key()
         write_secret(secret, key)
         public.write_text(family_id + "\n")
-    family_id = public.read_text().split()[-1] if public.exists() else ""
+    family_id = _read_family_id(public)
     if not re.fullmatch(r"[A-Za-z0-9+/]{43}", family_id):
         raise ValueError(f"{public}: expected the FamilyId that tor --keygen-family wrote beside {secret.name}")
     return secret, family_id
@@ -226,8 +226,12 @@ def remembered(fleet_dir: Path, name: str, settings: RelaySettings) -> dict[tupl
 
 def known_family_id(fleet_dir: Path, family: str) -> str:
     """The FamilyId of a family key already made on the control machine ("" when there is none yet)."""
-    public = fleet_dir / FAMILY_KEYS / f"{family}.public_family_id"
-    return public.read_text().split()[-1] if family and public.exists() else ""
+    return _read_family_id(fleet_dir / FAMILY_KEYS / f"{family}.public_family_id") if family else ""
+
+
+def _read_family_id(public: Path) -> str:
+    """The FamilyId in a ``<family>.public_family_id`` file (its last word), "" if there is no such file."""
+    return public.read_text().split()[-1] if public.exists() else ""
 
 
 def write_secret(path: Path, data: bytes) -> None:
