@@ -5,9 +5,12 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import File
-from pyinfra.operations import apt, files, server
+from pyinfra.operations import apt, server
 
-from deploys.context import plan, relay_settings
+from deploys.context import relay_plan, relay_settings
+from deploys.ops import write_config
+from exitkit.configfile import by_path
+from exitkit.naming import HOSTNAME, HOSTS, name_files
 from exitkit.packages import relay_packages
 
 
@@ -16,10 +19,9 @@ def system():
     settings = relay_settings()
     apt.packages(name="Install the relay's packages", packages=list(relay_packages(settings)),
                  update=True, cache_time=3600, no_recommends=True)
-    hostname = plan("hostname")
+    wanted = by_path(name_files(relay_plan().hostname))
     # in a container the engine owns the name and bind-mounts /etc/hostname and /etc/hosts
-    if hostname and not host.get_fact(File, path="/run/systemd/container"):
-        short = hostname.split(".")[0]
-        server.hostname(name="Set the hostname from the naming plan", hostname=hostname)
-        files.line(name="Name the relay in /etc/hosts", path="/etc/hosts",
-                   line=r"^127\.0\.1\.1\s", replace=f"127.0.1.1\t{hostname} {short}")
+    if wanted and not host.get_fact(File, path="/run/systemd/container"):
+        name = write_config(wanted[HOSTNAME], name="The relay's name from the naming plan")
+        server.shell(name="Take the new name now", commands=[f"hostname -F {HOSTNAME}"], _if=name.did_change)
+        write_config(wanted[HOSTS], name="Name the relay in /etc/hosts")

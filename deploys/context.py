@@ -1,11 +1,11 @@
-"""What a unit needs to know about the host it runs for: validated settings and plan."""
+"""What a unit needs to know about the host it runs for: validated settings and its plan."""
 
 from __future__ import annotations
 
 from pyinfra import host
 
+from exitkit.plan import PLAN_KEY, RelayPlan
 from exitkit.settings import RelaySettings
-from exitkit.templating import TEMPLATES, render  # noqa: F401  (the units' one way to render)
 
 
 def relay_settings() -> RelaySettings:
@@ -13,11 +13,10 @@ def relay_settings() -> RelaySettings:
     return RelaySettings.from_data(host.data.dict())
 
 
-def plan(key: str):
-    """A fleet-wide result the inventory loader computed for this host (exitkit_<key>)."""
-    return host.data.get(f"exitkit_{key}")
-
-
-def plan_data() -> dict:
-    """The host's part of the fleet plan (exitkit_<key>), the input exitkit.configs takes."""
-    return {key: value for key, value in host.data.dict().items() if key.startswith("exitkit_")}
+def relay_plan() -> RelayPlan:
+    """The host's part of the fleet plan, as the inventory loader computed it (exitkit.fleet.pyinfra_inventory)."""
+    plan = host.data.get(PLAN_KEY)
+    if not isinstance(plan, RelayPlan):
+        raise RuntimeError(f"{host.name} has no exitkit plan: run pyinfra with an inventory that calls "
+                           "exitkit.fleet.pyinfra_inventory (inventory/<fleet>.py)")
+    return plan

@@ -7,25 +7,27 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import FindFiles
 from pyinfra.operations import files, server, systemd
 
-from deploys.context import plan_data, relay_settings
+from deploys.context import relay_plan, relay_settings
 from deploys.ops import write_config
-from exitkit.configs import (REBOOT_SERVICE, REBOOT_TIMER, UNITS, by_path, log_lifetime_files, reboot_files,
-                             reboot_scheduled, security_update_files)
+from exitkit.configfile import by_path
+from exitkit.maintenance.files import (JOURNALD_DROPIN, PURGE_SERVICE, PURGE_TIMER, REBOOT_SCRIPT, REBOOT_SERVICE,
+                                       REBOOT_TIMER, log_lifetime_files, reboot_files, reboot_scheduled,
+                                       security_update_files)
 
 
 @deploy("Logs with a promised lifetime")
 def log_lifetime():
     wanted = by_path(log_lifetime_files(relay_settings()))
     files.directory(name="journald drop-in folder", path="/etc/systemd/journald.conf.d")
-    journald = write_config(wanted["/etc/systemd/journald.conf.d/exitkit.conf"],
+    journald = write_config(wanted[JOURNALD_DROPIN],
                             name="Journal in memory only, kept at most the log lifetime")
     systemd.service(name="Restart journald for its new limits", service="systemd-journald.service",
                     restarted=True, _if=journald.did_change)
     if host.get_fact(FindFiles, path="/var/log/journal"):
         # a journal kept on disk before the kit arrived would outlive the promise
         server.shell(name="Delete journal files kept on disk", commands=["find /var/log/journal -mindepth 1 -delete"])
-    service = write_config(wanted[f"{UNITS}/exitkit-purge.service"], name="Log purge service")
-    timer = write_config(wanted[f"{UNITS}/exitkit-purge.timer"], name="Log purge timer")
+    service = write_config(wanted[PURGE_SERVICE], name="Log purge service")
+    timer = write_config(wanted[PURGE_TIMER], name="Log purge timer")
     systemd.daemon_reload(name="Reload systemd for the purge units", _if=[service.did_change, timer.did_change])
     systemd.service(name="Purge timer enabled and running", service="exitkit-purge.timer", running=True, enabled=True)
 
@@ -38,10 +40,10 @@ def security_updates():
 
 @deploy("Scheduled reboot")
 def scheduled_reboot():
-    s, data = relay_settings(), plan_data()
-    wanted = by_path(reboot_files(s, data))
-    write_config(wanted["/usr/local/sbin/exitkit-reboot"], name="Reboot script that waits for apt, dpkg and deploys")
-    if not reboot_scheduled(s, data):
+    s, plan = relay_settings(), relay_plan()
+    wanted = by_path(reboot_files(s, plan.reboot))
+    write_config(wanted[REBOOT_SCRIPT], name="Reboot script that waits for apt, dpkg and deploys")
+    if not reboot_scheduled(s, plan.reboot):
         timer = files.file(name="No scheduled reboot timer", path=REBOOT_TIMER, present=False)
         service = files.file(name="No scheduled reboot service", path=REBOOT_SERVICE, present=False)
         systemd.daemon_reload(name="Reload systemd without the reboot units", _if=[service.did_change, timer.did_change])

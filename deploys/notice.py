@@ -7,9 +7,10 @@ from datetime import datetime, timezone
 from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 
-from deploys.context import plan_data, relay_settings
+from deploys.context import relay_plan, relay_settings
 from deploys.ops import write_config
-from exitkit.configs import DOCROOT, LIGHTTPD_CONF, by_path, notice_files
+from exitkit.configfile import by_path
+from exitkit.configs import DOCROOT, LIGHTTPD_CONF, notice_files
 
 # what each file is, as the run names its operation
 NAMES = {
@@ -21,7 +22,7 @@ NAMES = {
 
 @deploy("Notice page")
 def notice_page():
-    wanted = by_path(notice_files(relay_settings(), plan_data(), datetime.now(timezone.utc)))
+    wanted = by_path(notice_files(relay_settings(), relay_plan(), datetime.now(timezone.utc)))
     lighttpd = wanted.pop(LIGHTTPD_CONF)
     files.directory(name="Web root", path=f"{DOCROOT}/.well-known", mode="755")
     for file in wanted.values():

@@ -13,7 +13,7 @@ from pyinfra.api.output import format_text
 from pyinfra.facts.files import File, FileContents, Sha1File
 from pyinfra.operations.util.files import generate_color_diff
 
-from exitkit.configs import ConfigFile
+from exitkit.configfile import ConfigFile
 from exitkit.tor import write_secret
 
 
@@ -47,17 +47,43 @@ def checked_file(content: str | bytes, dest: str, check: str | None = None, mode
         host.log(f"Will {'modify' if remote else 'create'} {format_text(dest, bold=True)}", logger.info)
         for line in generate_color_diff([line + "\n" for line in old or []], data.decode().splitlines(True)):
             logger.info("  %s", line)
+    yield from checked_write_commands(data, dest, check, mode, user, group, in_place)
+
+
+def checked_write_commands(data: bytes, dest: str, check: str | None, mode: int = 644, user: str = "root",
+                           group: str = "root", in_place: bool = False) -> list:
+    """The one way the kit replaces a file: upload beside it, check the new file, then rename it over the old.
+
+    A check that fails removes the new file and fails with the checking program's message.
+    """
     new = f"{dest}.exitkit-new"
     quoted = shlex.quote(new)
-    yield FileUploadCommand(BytesIO(data), new, remote_temp_filename=host.get_temp_filename(new))
-    yield StringCommand(f"chown {user}:{group} {quoted} && chmod {mode} {quoted}")
+    commands: list = [FileUploadCommand(BytesIO(data), new, remote_temp_filename=host.get_temp_filename(new)),
+                      StringCommand(f"chown {user}:{group} {quoted} && chmod {mode} {quoted}")]
     if check:
-        yield StringCommand(f"{check.format(path=quoted)} || {{ rc=$?; rm -f {quoted}; exit $rc; }}")
+        commands.append(StringCommand(f"{check.format(path=quoted)} || {{ rc=$?; rm -f {quoted}; exit $rc; }}"))
     if in_place:
         target = shlex.quote(dest)
-        yield StringCommand(f"{{ [ ! -L {target} ] || rm -f {target}; }} && cat {quoted} > {target} && rm -f {quoted}")
+        commands.append(StringCommand(
+            f"{{ [ ! -L {target} ] || rm -f {target}; }} && cat {quoted} > {target} && rm -f {quoted}"))
     else:
-        yield StringCommand(f"mv -f {quoted} {shlex.quote(dest)}")
+        commands.append(StringCommand(f"mv -f {quoted} {shlex.quote(dest)}"))
+    return commands
+
+
+def write_now(file: ConfigFile) -> None:
+    """``checked_write_commands`` run at once on the current host, for a callback that writes at run time
+    (pyinfra's operations are planned before the run); raises with the checking program's message."""
+    data = file.content.encode() if isinstance(file.content, str) else file.content
+    for command in checked_write_commands(data, file.path, file.check, mode=int(file.mode)):
+        if isinstance(command, FileUploadCommand):
+            ok = host.put_file(command.src, command.dest)
+            output = None
+        else:
+            ok, output = host.run_shell_command(command)
+        if not ok:
+            why = " ".join(output.stderr_lines[-3:]) if output else "the upload failed"
+            raise RuntimeError(f"{file.path} was not replaced: {why}")
 
 
 # ------------------------------------------------------------------ rolling restarts

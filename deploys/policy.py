@@ -7,7 +7,8 @@ from pyinfra.operations import files, systemd
 
 from deploys.context import relay_settings
 from deploys.ops import write_config
-from exitkit.configs import NFTABLES_RULESET, UNITS, by_path, policy_files
+from exitkit.configfile import UNITS, by_path
+from exitkit.configs import NFTABLES_RULESET, policy_files
 
 
 @deploy("Exit policy in nftables")

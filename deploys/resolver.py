@@ -8,9 +8,10 @@ from pyinfra.facts.files import File
 from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 
-from deploys.context import TEMPLATES, relay_settings
+from deploys.context import relay_settings
 from deploys.ops import write_config
-from exitkit.configs import by_path, resolver_files
+from exitkit.configfile import by_path
+from exitkit.resolver import DHCLIENT_HOOK, RESOLV_CONF, UNBOUND_CONF, resolver_files
 
 UNIT_STATE = "systemctl is-enabled unbound.service 2>/dev/null; systemctl is-active systemd-resolved.service 2>/dev/null; true"
 
@@ -26,7 +27,7 @@ def resolver():
                      commands=["systemctl mask unbound.service"])
     apt.packages(name="Install unbound and the DNSSEC root trust anchor", packages=["unbound", "dns-root-data"],
                  update=True, cache_time=3600, no_recommends=True)
-    config = write_config(wanted["/etc/unbound/unbound.conf.d/exitkit.conf"],
+    config = write_config(wanted[UNBOUND_CONF],
                           name="unbound configuration, checked by unbound-checkconf first")
     if unit in ("", "masked"):
         server.shell(name="Let unbound start now that its configuration is checked",
@@ -39,8 +40,8 @@ def resolver():
     if resolved == "active":
         systemd.service(name="systemd-resolved off: unbound answers on port 53", service="systemd-resolved.service",
                         running=False, enabled=False)
-    if host.get_fact(File, path="/sbin/dhclient") or host.get_fact(File, path="/etc/dhcp/dhclient.conf"):
-        files.put(name="dhclient leaves resolv.conf alone", src=str(TEMPLATES / "resolver/dhclient-keep-resolv-conf.sh"),
-                  dest="/etc/dhcp/dhclient-enter-hooks.d/exitkit-keep-resolv-conf", create_remote_dir=True)
+    # written whether or not dhclient is installed yet, so a DHCP client added later keeps it too
+    files.directory(name="dhclient hook folder", path=DHCLIENT_HOOK.rsplit("/", 1)[0])
+    write_config(wanted[DHCLIENT_HOOK], name="dhclient leaves resolv.conf alone")
     # checked by asking unbound for its status: it must answer before the machine depends on it
-    write_config(wanted["/etc/resolv.conf"], name="resolv.conf: this machine asks its own unbound")
+    write_config(wanted[RESOLV_CONF], name="resolv.conf: this machine asks its own unbound")

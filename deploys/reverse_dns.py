@@ -10,7 +10,7 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api import FactBase, deploy
 
-from deploys.context import plan, relay_settings
+from deploys.context import relay_plan, relay_settings
 from deploys.summary import note
 from exitkit import rdns
 
@@ -41,6 +41,6 @@ def reverse_dns_notes():
     addresses = [a for a in (settings.public_ipv4, settings.public_ipv6) if a]
     if not addresses:
         addresses = host.get_fact(PublicAddresses)  # read only where the settings are silent
-    report = rdns.check_addresses(host.name, addresses, plan("hostname"), resolver)
+    report = rdns.check_addresses(host.name, addresses, relay_plan().hostname, resolver)
     for line in rdns.notes(report):
         note(line)

@@ -33,7 +33,7 @@ from pyinfra.api.host import Host
 from pyinfra.api.operation import OperationMeta
 from pyinfra.api.state import BaseStateCallback, State
 
-from exitkit.plan import exit_policy_of
+from exitkit.plan import PLAN_KEY, exit_policy_of
 from exitkit.policy import policy_id
 from exitkit.settings import RelaySettings
 from exitkit.summary import RelayOutcome, format_summary, one_line, short_op_name
@@ -140,7 +140,8 @@ def relay_identity(host: Host) -> dict:
         policy = policy_id(exit_policy_of(settings))
     except ValueError:
         policy = "invalid"
-    hostname = host.data.get("exitkit_hostname") or ""
+    plan = host.data.get(PLAN_KEY)
+    hostname = plan.hostname if plan else ""
     return {"name": host.name, "network": settings.network, "nickname": settings.nickname,
             "address": settings.public_ipv4 or settings.public_ipv6 or hostname, "policy_id": policy}
 

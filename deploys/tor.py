@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from io import BytesIO
 from pathlib import Path
 
 from gevent.event import AsyncResult
@@ -12,13 +11,14 @@ from pyinfra.api.host import Host
 from pyinfra.facts.files import Directory
 from pyinfra.operations import apt, files, python, server, systemd
 
-from deploys.context import plan, plan_data, relay_settings
-from deploys.ops import checked_file, fetch_secret, rolling_restart, write_config
-from exitkit.configs import UNITS, by_path, tor_files
-from exitkit import tor
+from deploys.context import relay_plan, relay_settings
+from deploys.ops import checked_file, fetch_secret, rolling_restart, write_config, write_now
+from exitkit.configfile import UNITS, ConfigFile, by_path
+from exitkit.plan import exit_policy_of
+from exitkit.tor import TORPROJECT_KEYRING, TORPROJECT_SOURCES, tor_files
+from exitkit import control, tor
 from exitkit.settings import RelaySettings
 
-TORPROJECT_KEYRING = "/usr/share/keyrings/deb.torproject.org-keyring.gpg"
 IDENTITY_KEYS = ("secret_id_key", "ed25519_master_id_secret_key", "ed25519_master_id_public_key")
 
 
@@ -44,7 +44,7 @@ def relay_state(relay: Host) -> tor.TorState:
 
 def fleet_dir() -> Path:
     """The operator's fleet folder (holds inventory/), where the family key and key backups live."""
-    return Path(plan("fleet_dir") or ".")
+    return relay_plan().fleet_dir or Path(".")
 
 
 @deploy("Tor exit relay")
@@ -55,7 +55,7 @@ def tor_relay():
     instances = tor.instances(s)
     current = relay_state(host)
     if s.tor_package_source == "torproject":
-        _torproject_repository(s)
+        _torproject_repository(s, by_path(tor_files(s, exit_policy_of(s)))[TORPROJECT_SOURCES])
     if current.default_unit == "":
         # Debian's package starts a tor client at once: keep tor stopped until our checked torrc is in place
         server.shell(name="Keep tor from starting before its torrc is checked",
@@ -64,7 +64,7 @@ def tor_relay():
 
     family_id, family_key = "", None
     if s.tor_family:
-        key_path, family_id = tor.ensure_family_key(fleet_dir() / tor.FAMILY_KEYS, s.tor_family)
+        key_path, family_id = control.ensure_family_key(fleet_dir() / control.FAMILY_KEYS, s.tor_family)
         family_key = key_path.read_bytes()
     fingerprints, missing = family_fingerprints(s)
     wanted = _tor_files(s, fingerprints, family_id)
@@ -100,7 +100,7 @@ def tor_relay():
              if i.name in current.applied and current.applied[i.name] != tor.torrc_digest(wanted[i.torrc].content)]
     rolling_restart(name="Rolling restart of tor (a batch at a time, each must answer again)",
                     services=[i.service for i in instances], http_port=s.http_port,
-                    wait_seconds=s.restart_wait_seconds, batch=plan("restart_batch") or 1,
+                    wait_seconds=s.restart_wait_seconds, batch=relay_plan().restart_batch,
                     when=lambda: bool(stale) or host.name in _FAMILY_COMPLETED)
     if s.key_backup_dir:
         for instance in instances:
@@ -109,8 +109,8 @@ def tor_relay():
 
 def _tor_files(s: RelaySettings, fingerprints: dict[tuple[str, str], str], family_id: str) -> dict:
     """exitkit.configs' tor files for this host, with the family these fingerprints make (by path)."""
-    families = tor.families(host.name, tor.instances(s), fingerprints, plan("tor_family_hosts") or [], family_id)
-    return by_path(tor_files(s, {**plan_data(), "exitkit_tor_family": families}))
+    families = tor.families(host.name, tor.instances(s), fingerprints, relay_plan().tor_family_hosts, family_id)
+    return by_path(tor_files(s, exit_policy_of(s), families))
 
 
 def family_fingerprints(s: RelaySettings) -> tuple[dict[tuple[str, str], str], bool]:
@@ -118,11 +118,11 @@ def family_fingerprints(s: RelaySettings) -> tuple[dict[tuple[str, str], str], b
 
     Facts are read from the other family members too (pyinfra caches them per
     host). A member that cannot be reached keeps its place through the
-    fingerprints last seen for it (``exitkit.tor.remember_fingerprints``). ``missing`` says
+    fingerprints last seen for it (``exitkit.control.remember_fingerprints``). ``missing`` says
     that some member has no keys yet (a new relay): its fingerprint is
     collected after it started, in the same run.
     """
-    members = plan("tor_family_hosts") or []
+    members = relay_plan().tor_family_hosts
     found: dict[tuple[str, str], str] = {}
     missing = False
     for name in members:
@@ -130,10 +130,10 @@ def family_fingerprints(s: RelaySettings) -> tuple[dict[tuple[str, str], str], b
         member_settings = RelaySettings.from_data(member.data.dict())
         if not member.connected:
             # unreachable: its fingerprints (public) as last seen, so families stay as they are
-            found.update(tor.remembered(fleet_dir(), name, member_settings))
+            found.update(control.remembered(fleet_dir(), name, member_settings))
             continue
         member_state = relay_state(member)
-        tor.remember_fingerprints(fleet_dir(), {(name, d): fp for d, fp in member_state.fingerprints.items()})
+        control.remember_fingerprints(fleet_dir(), {(name, d): fp for d, fp in member_state.fingerprints.items()})
         for instance in tor.instances(member_settings):
             fingerprint = member_state.fingerprints.get(instance.data_dir)
             if fingerprint:
@@ -167,27 +167,23 @@ def _fingerprints_now(name: str) -> dict[str, str]:
 
 def _complete_family(settings: RelaySettings, family_id: str) -> None:
     """At run time, after new relays made their keys: rewrite torrcs whose MyFamily is incomplete."""
-    fingerprints = {(name, data_dir): fp for name in plan("tor_family_hosts") or []
+    fingerprints = {(name, data_dir): fp for name in relay_plan().tor_family_hosts
                     for data_dir, fp in _fingerprints_now(name).items()}
-    tor.remember_fingerprints(fleet_dir(), fingerprints)
+    control.remember_fingerprints(fleet_dir(), fingerprints)
     wanted = _tor_files(settings, fingerprints, family_id)
     for instance in tor.instances(settings):
-        content = wanted[instance.torrc].content
+        torrc = wanted[instance.torrc]
         ok, output = host.run_shell_command(f"cat {instance.torrc}")
-        if ok and "\n".join(output.stdout_lines) + "\n" == content:
+        if ok and "\n".join(output.stdout_lines) + "\n" == torrc.content:
             continue
-        new = f"{instance.torrc}.exitkit-new"
-        host.put_file(BytesIO(content.encode()), new)
-        ok, output = host.run_shell_command(
-            f"chmod 644 {new} && {instance.verify_command.format(path=new)} && mv -f {new} {instance.torrc}")
-        if not ok:
-            host.run_shell_command(f"rm -f {new}")
-            raise RuntimeError(f"torrc of {instance.service} with the complete family was refused by tor: "
-                               + " ".join(output.stderr_lines[-3:]))
+        try:
+            write_now(torrc)
+        except RuntimeError as error:
+            raise RuntimeError(f"torrc of {instance.service} with the complete family was refused: {error}") from None
         _FAMILY_COMPLETED.add(host.name)
 
 
-def _torproject_repository(s: RelaySettings) -> None:
+def _torproject_repository(s: RelaySettings, sources: ConfigFile) -> None:
     """The Tor Project's own packages, signed by the key pinned in the settings (needs the internet)."""
     fingerprint = s.torproject_key_fingerprint.replace(" ", "")
     apt.packages(name="Tools to check the Tor Project's signing key", packages=["gpg", "ca-certificates"],
@@ -198,8 +194,7 @@ def _torproject_repository(s: RelaySettings) -> None:
         f"\"https://deb.torproject.org/torproject.org/{fingerprint}.asc\").read())' > $tmp "
         f"&& gpg --show-keys --with-colons $tmp | grep -q '^fpr:.*:{fingerprint}:$' "
         f"&& gpg --dearmor < $tmp > {TORPROJECT_KEYRING}.new && mv {TORPROJECT_KEYRING}.new {TORPROJECT_KEYRING}; }}"])
-    files.line(name="The Tor Project's package repository", path="/etc/apt/sources.list.d/tor.list",
-               line=f"deb [signed-by={TORPROJECT_KEYRING}] https://deb.torproject.org/torproject.org bookworm main")
+    write_config(sources, name="The Tor Project's package repository")
 
 
 def backup_identity_keys(instance: tor.TorInstance, folder: Path) -> None:

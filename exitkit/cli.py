@@ -21,24 +21,11 @@ import json
 import sys
 
 from exitkit import settings
-from exitkit.fleet import FleetInvalid, load_fleet
-
-
-def _load(inventory: str):
-    from exitkit.plan import plan_fleet
-
-    try:
-        fleet = load_fleet(inventory)
-        return fleet, plan_fleet(fleet)
-    except FleetInvalid as invalid:
-        print("exitkit: the fleet settings are not valid:", file=sys.stderr)
-        for error in invalid.errors:
-            print(f"  {error}", file=sys.stderr)
-        raise SystemExit(2)
+from exitkit.fleet import load_valid_fleet
 
 
 def cmd_check(args) -> int:
-    fleet, plans = _load(args.inventory)
+    fleet, plans = load_valid_fleet(args.inventory)
     for relay in fleet.relays:
         s = relay.settings
         print(f"{relay.name}: {s.network} {s.nickname} {plans[relay.name].hostname or '(no name)'} ok")
@@ -59,7 +46,7 @@ def cmd_policy(args) -> int:
     from exitkit import policy as P
     from exitkit.plan import exit_policy_of
 
-    fleet, _ = _load(args.inventory)
+    fleet, _ = load_valid_fleet(args.inventory)
     relay = _relay_named(fleet, args.relay, args.inventory)
     if relay is None:
         return 2
@@ -101,10 +88,10 @@ def _summary_text(summary) -> str:
 
 
 def cmd_schedule(args) -> int:
-    from exitkit import schedule
+    from exitkit.maintenance import schedule
     from exitkit.plan import schedule_inputs
 
-    fleet, plans = _load(args.inventory)
+    fleet, plans = load_valid_fleet(args.inventory)
     times = {name: plan.reboot for name, plan in plans.items() if plan.reboot}
     print(schedule.format_schedule_table(times, schedule_inputs(fleet)))
     return 0
@@ -115,9 +102,9 @@ def cmd_render(args) -> int:
     from pathlib import Path
 
     from exitkit.configs import fleet_files, write_tree
-    from exitkit.fleet import fleet_dir
+    from exitkit.loader import fleet_dir
 
-    fleet, plans = _load(args.inventory)
+    fleet, plans = load_valid_fleet(args.inventory)
     relays = fleet.relays
     if args.relay:
         relay = _relay_named(fleet, args.relay, args.inventory)
@@ -138,7 +125,7 @@ def cmd_rdns(args) -> int:
     """Exit 0 when every address is clean, 1 when any needs action."""
     from exitkit import rdns
 
-    report = rdns.check_fleet(*_load(args.inventory))
+    report = rdns.check_fleet(*load_valid_fleet(args.inventory))
     if args.json:
         print(report.to_json())
     else:
@@ -150,7 +137,7 @@ def cmd_outside(args) -> int:
     """Exit 0 when every relay serves what its settings say, 1 otherwise."""
     from exitkit import outside
 
-    checks = outside.check_fleet(*_load(args.inventory))
+    checks = outside.check_fleet(*load_valid_fleet(args.inventory))
     print(json.dumps(outside.to_json(checks), indent=2) if args.json else outside.report_text(checks))
     return 0 if all(c.ok for c in checks) else 1
 
@@ -159,7 +146,7 @@ def cmd_verify(args) -> int:
     """Wrong pages fail; a reverse-DNS finding fails only with --strict (a PTR is advice)."""
     from exitkit import outside, rdns
 
-    fleet, plans = _load(args.inventory)
+    fleet, plans = load_valid_fleet(args.inventory)
     report, checks = rdns.check_fleet(fleet, plans), outside.check_fleet(fleet, plans)
     served, clean = all(c.ok for c in checks), report.clean
     if args.json:

@@ -1,302 +1,65 @@
-"""Load a fleet from the operator's YAML, merge it and validate all of it at once.
+"""A fleet as operators and pyinfra address it: load it whole and valid, or stop before any host.
 
-Layout an operator writes (as pyinfra expects it, run from the fleet's folder):
+The one-line files an operator keeps in the fleet's folder call this module:
 
-    inventory/<fleet>.yml   groups -> hosts -> per-host settings
-    inventory/<fleet>.py    one line: exitkit.fleet.pyinfra_inventory(__file__)
-    group_data/<group>.yml  settings of a group ("all" for every relay)
-    group_data/<group>.py   one line: exitkit.fleet.group_settings(__file__)
+    inventory/<fleet>.py    from exitkit.fleet import pyinfra_inventory; globals().update(pyinfra_inventory(__file__))
+    group_data/<group>.py   from exitkit.fleet import group_settings; globals().update(group_settings(__file__))
 
-Merge order, later wins: defaults < all < the fleet file's own group < the
-host's groups < the host. Two groups of one host that set the same key
-differently are refused (pyinfra's order between them would be arbitrary).
+``exitkit`` (the CLI), the inventory loader and the local lab all load through
+``load_valid_fleet``, so an invalid fleet reads the same everywhere and exits 2.
 """
 
 from __future__ import annotations
 
-import difflib
-import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TextIO
 
-import yaml
+from exitkit.loader import check_values, fleet_dir, load_fleet, read_yaml, shown_path, warn_fleet
+from exitkit.model import Fleet, FleetInvalid, SettingsError
+from exitkit.plan import PLAN_KEY, RelayPlan, plan_fleet
+from exitkit.settings import RelaySettings
 
-from exitkit import settings as S
-
-NOT_SET: Any = object()
-
-
-class SettingsError(Exception):
-    """One thing an operator wrote that is wrong, with everything needed to fix it."""
-
-    def __init__(self, file: str, where: str, key: str | None, value: Any, expected: str):
-        self.file, self.where, self.key, self.value, self.expected = file, where, key, value, expected
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        place = f"{self.file}: {self.where}"
-        if self.key is not None:
-            place += f", key '{self.key}'"
-        got = "not set" if self.value is NOT_SET else f"got {self.value!r}"
-        return f"{place}: {got}; {self.expected}"
+INVALID_HEADER = "exitkit: the fleet settings are not valid; no host was contacted."
 
 
-class FleetInvalid(Exception):
-    """All the errors found in a fleet; nothing may be touched."""
-
-    def __init__(self, errors: list[SettingsError]):
-        self.errors = errors
-        super().__init__("\n".join(str(e) for e in errors))
-
-
-@dataclass(frozen=True)
-class Relay:
-    name: str
-    groups: tuple[str, ...]
-    settings: S.RelaySettings
-    connection: dict = field(compare=False, hash=False)
-    sources: dict = field(compare=False, hash=False, repr=False)  # key -> (file, where)
-
-
-@dataclass(frozen=True)
-class Fleet:
-    name: str
-    relays: tuple[Relay, ...]
-
-    def relay(self, name: str) -> Relay:
-        for relay in self.relays:
-            if relay.name == name:
-                return relay
-        raise KeyError(name)
-
-    def groups(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for relay in self.relays:
-            for group in relay.groups:
-                out.setdefault(group, []).append(relay.name)
-        return out
-
-
-def _shown(path: Path) -> str:
-    """A path as the operator sees it: relative to the folder pyinfra runs from."""
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)
-
-
-def _read_yaml(path: Path, errors: list[SettingsError]) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f"line {mark.line + 1}" if mark else "the file"
-        errors.append(SettingsError(_shown(path), line, None, str(getattr(error, "problem", error)), "expected valid YAML"))
-    except OSError as error:
-        errors.append(SettingsError(_shown(path), "the file", None, error.strerror, "expected a readable file"))
-    return None
-
-
-def check_values(data: Any, file: str, where: str, errors: list[SettingsError]) -> dict:
-    """Check every key and value of one mapping; return the normalised values.
-
-    A key whose value failed its check maps to NOT_SET, so it is not reported
-    as missing on top of being wrong.
-    """
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        errors.append(SettingsError(file, where, None, data, "expected a mapping of setting: value"))
-        return {}
-    out = {}
-    for key, value in data.items():
-        if key in S.SETTINGS:
-            check = S.SETTINGS[key].metadata["check"]
-        elif key in S.CONNECTION_KEYS:
-            check = S.CONNECTION_KEYS[key]
-        else:
-            close = difflib.get_close_matches(str(key), list(S.SETTINGS) + list(S.CONNECTION_KEYS), n=1, cutoff=0.6)
-            hint = f"did you mean '{close[0]}'?" if close else "see the settings table in README.md"
-            errors.append(SettingsError(file, where, str(key), value, f"expected a known setting: {hint}"))
-            continue
-        try:
-            out[key] = check(value)
-        except ValueError as error:
-            errors.append(SettingsError(file, where, key, value, str(error)))
-            out[key] = NOT_SET
-    return out
-
-
-def group_data_dirs(inventory: Path, cwd: Path | None = None) -> list[Path]:
-    """Where pyinfra looks for group data: ./group_data, then beside the inventory."""
-    cwd = (cwd or Path.cwd()).resolve()
-    dirs = [cwd / "group_data"]
-    beside = inventory.resolve().parent / "group_data"
-    if beside != dirs[0]:
-        dirs.append(beside)
-    return [d for d in dirs if d.is_dir()]
-
-
-def load_group_files(dirs: list[Path], errors: list[SettingsError]) -> dict[str, tuple[dict, str]]:
-    """group name -> (normalised settings, file shown in messages)."""
-    groups: dict[str, tuple[dict, str]] = {}
-    for folder in dirs:
-        for path in sorted(folder.glob("*.y*ml")):
-            name = path.name.rsplit(".", 1)[0]
-            shown = _shown(path)
-            values = check_values(_read_yaml(path, errors), shown, f"group '{name}'", errors)
-            old, _ = groups.get(name, ({}, shown))
-            groups[name] = ({**old, **values}, shown)
-    return groups
-
-
-def load_fleet(inventory: str | Path, cwd: Path | None = None) -> Fleet:
-    """Read ``<fleet>.yml`` beside the given inventory file and all group data; raise FleetInvalid."""
-    inventory = Path(inventory)
-    yml = inventory.with_suffix(".yml")
-    fleet_name = inventory.stem
-    errors: list[SettingsError] = []
-    shown = _shown(yml)
-    raw = _read_yaml(yml, errors) if yml.exists() else None
-    if not yml.exists():
-        errors.append(SettingsError(shown, "the fleet", None, NOT_SET, "expected this file listing groups and their hosts"))
-    group_files = load_group_files(group_data_dirs(inventory, cwd), errors)
-
-    # inventory: group -> host -> settings
-    host_groups: dict[str, list[str]] = {}
-    host_values: dict[str, dict] = {}
-    if raw is not None and not isinstance(raw, dict):
-        errors.append(SettingsError(shown, "the fleet", None, raw, "expected a mapping of group name -> hosts"))
-        raw = {}
-    for group, hosts in (raw or {}).items():
-        if hosts is None:
-            continue
-        if not isinstance(hosts, dict):
-            errors.append(SettingsError(shown, f"group '{group}'", None, hosts, "expected a mapping of host name -> its settings"))
-            continue
-        for host, data in hosts.items():
-            host = str(host)
-            host_groups.setdefault(str(host), []).append(str(group))
-            values = check_values(data, shown, f"host '{host}'", errors)
-            if data and host in host_values and host_values[host]:
-                errors.append(SettingsError(shown, f"host '{host}'", None, group, "expected the host's settings under one group only; list it without settings in the others"))
-            if values or host not in host_values:
-                host_values[str(host)] = values
-
-    relays = []
-    for host, groups in host_groups.items():
-        all_groups = ["all", fleet_name] + [g for g in groups if g not in ("all", fleet_name)]
-        merged: dict[str, Any] = {}
-        sources: dict[str, tuple[str, str]] = {}
-        for layer, group in enumerate(all_groups):
-            values, file = group_files.get(group, ({}, ""))
-            for key, value in values.items():
-                if layer >= 2 and key in merged and sources[key][1].startswith("group") and sources[key][1] not in ("group 'all'", f"group '{fleet_name}'") and merged[key] != value:
-                    errors.append(SettingsError(file, f"group '{group}'", key, value, f"expected no conflict: host '{host}' is also in {sources[key][1]} ({sources[key][0]}) which sets {merged[key]!r}; set it on the host instead"))
-                merged[key] = value
-                sources[key] = (file, f"group '{group}'")
-        for key, value in host_values.get(host, {}).items():
-            merged[key] = value
-            sources[key] = (shown, f"host '{host}'")
-        connection = {k: merged.pop(k) for k in list(merged) if k in S.CONNECTION_KEYS}
-        invalid = [k for k, v in merged.items() if v is NOT_SET]
-        for key, f in S.SETTINGS.items():
-            if f.metadata["required"] and key not in merged and key not in invalid:
-                where = ", ".join(all_groups[2:] + [fleet_name, "all"])
-                expected = (f"{_expected_text(key)}; set it on the host, or in group_data/<group>.yml "
-                            f"of one of its groups ({where})")
-                errors.append(SettingsError(shown, f"host '{host}'", key, NOT_SET, expected))
-        if invalid or any(e.where == f"host '{host}'" and e.value is NOT_SET for e in errors):
-            continue
-        relays.append(Relay(host, tuple(all_groups), S.RelaySettings(**merged), connection, sources))
-
-    fleet = Fleet(fleet_name, tuple(relays))
-    if not errors:
-        errors.extend(_fleet_checks(fleet))
-    if errors:
-        raise FleetInvalid(errors)
-    return fleet
-
-
-def _expected_text(key: str) -> str:
-    meta = S.SETTINGS[key].metadata
-    return f"expected a value such as {meta['example']!r} ({meta['meaning'].rstrip('.')})"
-
-
-def warn_fleet(fleet: Fleet, stream=None) -> list[str]:
-    """Loud warnings that do not stop a run (a test-only switch in a real fleet)."""
+def report_invalid(invalid: FleetInvalid, stream: TextIO | None = None) -> None:
+    """Every mistake, one line each, under one header."""
     stream = stream or sys.stderr
-    lines = []
-    test_fleet = fleet.name == "demo" or fleet.name.startswith("test")
-    for relay in fleet.relays:
-        if relay.settings.test_network_off and not test_fleet:
-            file, where = _source(relay, "test_network_off")
-            lines.append(f"WARNING: {file}: {where}: test_network_off is true in fleet '{fleet.name}', which is "
-                         f"not a demo or test fleet: relay '{relay.name}' will never carry traffic. "
-                         "Remove it for production.")
-    for line in lines:
-        stream.write("!" * 78 + "\n" + line + "\n" + "!" * 78 + "\n")
-    return lines
+    stream.write(INVALID_HEADER + "\n")
+    for error in invalid.errors:
+        stream.write(f"  {error}\n")
 
 
-def _source(relay: Relay, key: str) -> tuple[str, str]:
-    return relay.sources.get(key, ("(default)", f"host '{relay.name}'"))
-
-
-def _fleet_checks(fleet: Fleet) -> list[SettingsError]:
-    """Checks that need more than one value or more than one relay."""
-    errors: list[SettingsError] = []
-    seen: dict[tuple[str, str], str] = {}
-    for relay in fleet.relays:
-        for key in ("nickname", "hostname", "public_ipv4", "public_ipv6"):
-            value = getattr(relay.settings, key)
-            if not value:
-                continue
-            norm = value.lower() if key == "nickname" else value
-            other = seen.setdefault((key, norm), relay.name)
-            if other != relay.name:
-                file, where = _source(relay, key)
-                errors.append(SettingsError(file, f"host '{relay.name}'", key, value,
-                                            f"expected a {key} unique in the fleet; host '{other}' has it too"))
-    return errors
-
-
-def fleet_dir(inventory: str | Path) -> Path:
-    """The operator's fleet folder (``<folder>/inventory/<fleet>.py``): family keys, key backups, caches."""
-    return Path(inventory).resolve().parent.parent
+def load_valid_fleet(inventory: str | Path, cwd: Path | None = None) -> tuple[Fleet, dict[str, RelayPlan]]:
+    """The fleet and its plan, or the report of every mistake and exit status 2."""
+    try:
+        fleet = load_fleet(inventory, cwd)
+        return fleet, plan_fleet(fleet, fleet_dir(inventory))
+    except FleetInvalid as invalid:
+        report_invalid(invalid)
+        raise SystemExit(2) from None
 
 
 def pyinfra_inventory(inventory_py: str) -> dict[str, list]:
     """For ``inventory/<fleet>.py``: validate everything, or stop before any connection.
 
     Each host gets its complete merged settings as host data, so what the deploy
-    reads is exactly what was validated here.
+    reads is exactly what was validated here, and its part of the fleet plan whole
+    (``exitkit_plan``, a RelayPlan).
     """
-    from exitkit.plan import plan_fleet  # plan needs this module: import late
-
-    try:
-        fleet = load_fleet(inventory_py)
-        plans = plan_fleet(fleet)
-    except FleetInvalid as invalid:
-        sys.stderr.write("exitkit: the fleet settings are not valid; no host was contacted.\n")
-        for error in invalid.errors:
-            sys.stderr.write(f"  {error}\n")
-        raise SystemExit(2)
+    fleet, plans = load_valid_fleet(inventory_py)
     warn_fleet(fleet)
     groups: dict[str, list] = {}
     for relay in fleet.relays:
-        data = {**relay.connection, **_as_host_data(relay.settings), "exitkit_fleet": fleet.name,
-                "exitkit_fleet_dir": str(fleet_dir(inventory_py)),
-                **plans[relay.name].host_data()}
+        data = {**relay.connection, **_as_host_data(relay.settings), PLAN_KEY: plans[relay.name]}
         first = relay.groups[2] if len(relay.groups) > 2 else fleet.name
         for group in relay.groups[2:] or (fleet.name,):
             groups.setdefault(group, []).append((relay.name, data) if group == first else relay.name)
     return groups
 
 
-def _as_host_data(relay_settings: S.RelaySettings) -> dict:
+def _as_host_data(relay_settings: RelaySettings) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(relay_settings).items()}
 
 
@@ -304,7 +67,7 @@ def group_settings(group_py: str) -> dict:
     """For ``group_data/<group>.py``: the group's YAML as pyinfra group data."""
     path = Path(group_py).with_suffix(".yml")
     errors: list[SettingsError] = []
-    values = check_values(_read_yaml(path, errors), _shown(path), f"group '{path.stem}'", errors)
+    values = check_values(read_yaml(path, errors), shown_path(path), f"group '{path.stem}'", errors)
     if errors:
         raise FleetInvalid(errors)
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()}

@@ -9,6 +9,8 @@ from __future__ import annotations
 import string
 
 from exitkit import checks
+from exitkit.configfile import ConfigFile
+from exitkit.templating import render
 
 EXIT_HINTS = ("exit", "tor-exit", "anonymous-relay", "anon", "proxy", "relay", "mix")
 PLACEHOLDERS = ("network", "index", "nickname", "domain")
@@ -42,3 +44,16 @@ def check_name(name: str, domain: str, must_say_exit: bool = True) -> None:
     if must_say_exit and not any(hint in first for hint in EXIT_HINTS):
         raise ValueError("expected a first label that says what this is, containing one of: "
                          + ", ".join(EXIT_HINTS) + " (or name_must_say_exit: false)")
+
+
+HOSTS = "/etc/hosts"
+HOSTNAME = "/etc/hostname"
+
+
+def name_files(hostname: str) -> list[ConfigFile]:
+    """The relay's name from the naming plan; on servers only, as a container's engine names the container."""
+    if not hostname:
+        return []
+    hosts = render("base/hosts.j2", hostname=hostname, short=hostname.split(".")[0])
+    return [ConfigFile(HOSTNAME, hostname + "\n", in_containers=False),
+            ConfigFile(HOSTS, hosts, in_containers=False)]

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import requests
 
-from exitkit.fleet import Fleet, Relay
+from exitkit.model import Fleet, Relay
 from exitkit.notice import SECURITY_TXT_PATH, mailto, tel
 from exitkit.plan import RelayPlan, exit_policy_of
 from exitkit.policy import policy_id, render_nym

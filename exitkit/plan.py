@@ -1,41 +1,50 @@
 """Fleet-wide results computed once from the validated settings, before any host is contacted.
 
-Names, policies and the reboot schedule need the whole fleet (uniqueness, the
-at-once limit), so they are planned here and each host receives its part as
-host data (``exitkit_<key>``) for the deploy units to read.
+Names, families, the restart batch and the reboot schedule need the whole fleet
+(uniqueness, the at-once limit), so they are planned here; each host receives
+its part whole, a RelayPlan in host data under ``PLAN_KEY``, for the deploy
+units and ``exitkit.configs`` to read.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from exitkit import naming, policy, schedule, tor
-from exitkit.fleet import Fleet, FleetInvalid, Relay, SettingsError
+from exitkit import naming, policy, tor
+from exitkit.maintenance import purge, schedule
+from exitkit.model import Fleet, FleetInvalid, Relay, SettingsError, relay_error
 from exitkit.settings import RelaySettings
+
+
+PLAN_KEY = "exitkit_plan"  # the host data key that carries a relay's RelayPlan
 
 
 @dataclass(frozen=True)
 class RelayPlan:
+    """One relay's part of the fleet plan: what its settings alone cannot tell."""
+
+    fleet: str  # the inventory's name
     index: int  # place among the fleet's relays of the same network, from 1
     hostname: str
     reboot: schedule.RebootTime | None  # None: this relay never reboots on a schedule
     tor_family_hosts: tuple[str, ...] = ()  # hosts whose tor instances declare each other (this one included)
     restart_batch: int = 1  # relays restarting their daemons at the same moment, fleet-wide
+    fleet_dir: Path | None = None  # the operator's fleet folder (family key, caches); None: not known
 
-    def host_data(self) -> dict:
-        return {"exitkit_index": self.index, "exitkit_hostname": self.hostname,
-                "exitkit_tor_family_hosts": list(self.tor_family_hosts), "exitkit_restart_batch": self.restart_batch,
-                "exitkit_reboot_time": f"{self.reboot.local_time:%H:%M}" if self.reboot else "",
-                "exitkit_reboot_on_calendar": self.reboot.on_calendar if self.reboot else ""}
+    @property
+    def reboot_time(self) -> str:
+        """The local reboot time as HH:MM, or "" without a scheduled reboot."""
+        return f"{self.reboot.local_time:%H:%M}" if self.reboot else ""
+
+    @property
+    def reboot_on_calendar(self) -> str:
+        """systemd's OnCalendar= for the reboot timer, or "" without a scheduled reboot."""
+        return self.reboot.on_calendar if self.reboot else ""
 
 
-def _error(relay: Relay, key: str, value, expected: str) -> SettingsError:
-    file, where = relay.sources.get(key, ("(default)", f"host '{relay.name}'"))
-    return SettingsError(file, f"{where} (for host '{relay.name}')" if where != f"host '{relay.name}'" else where,
-                         key, value, expected)
-
-
-def plan_fleet(fleet: Fleet) -> dict[str, RelayPlan]:
+def plan_fleet(fleet: Fleet, fleet_dir: Path | None = None) -> dict[str, RelayPlan]:
+    """Every relay's plan; a fleet whose names, policies, ports or schedule cannot work is refused whole."""
     errors: list[SettingsError] = []
     names: dict[str, str] = {}
     plans = {}
@@ -50,30 +59,30 @@ def plan_fleet(fleet: Fleet) -> dict[str, RelayPlan]:
             if hostname:
                 naming.check_name(hostname, s.domain, s.name_must_say_exit)
         except ValueError as error:
-            errors.append(_error(relay, key, getattr(s, key), str(error)))
+            errors.append(relay_error(relay, key, getattr(s, key), str(error)))
             continue
         if hostname and names.setdefault(hostname, relay.name) != relay.name:
-            errors.append(_error(relay, key, hostname, f"expected a name unique in the fleet; host '{names[hostname]}' has it too"))
+            errors.append(relay_error(relay, key, hostname, f"expected a name unique in the fleet; host '{names[hostname]}' has it too"))
         plans[relay.name] = hostname, index
         try:
             exit_policy_of(s)
         except policy.PolicyError as error:
             key = "exit_policy_rules" if error.index is not None else "exit_policy"
             value = s.exit_policy_rules[error.index] if error.index is not None else s.exit_policy
-            errors.append(_error(relay, key, value, str(error) if str(error).startswith("expected") else
+            errors.append(relay_error(relay, key, value, str(error) if str(error).startswith("expected") else
                                  f"expected a policy entry that can take effect: {error}"))
         try:
-            schedule.check_purge_dirs(list(s.purge_dirs))
+            purge.check_purge_dirs(list(s.purge_dirs))
         except ValueError as error:
-            errors.append(_error(relay, "purge_dirs", list(s.purge_dirs), str(error)))
-    errors.extend(_tor_checks(fleet))
+            errors.append(relay_error(relay, "purge_dirs", list(s.purge_dirs), str(error)))
+    errors.extend(tor.fleet_checks(fleet))
     errors.extend(_one_resolver(fleet))
     if errors:
         raise FleetInvalid(errors)
     times = reboot_times(fleet)
     families = tor_families(fleet)
     batch = restart_batch(fleet)
-    return {name: RelayPlan(index, hostname, times.get(name), families.get(name, ()), batch)
+    return {name: RelayPlan(fleet.name, index, hostname, times.get(name), families.get(name, ()), batch, fleet_dir)
             for name, (hostname, index) in plans.items()}
 
 
@@ -92,41 +101,10 @@ def restart_batch(fleet: Fleet) -> int:
     return min(chosen) if chosen else max(1, len(fleet.relays) // 4)
 
 
-def _tor_checks(fleet: Fleet) -> list[SettingsError]:
-    """A tor relay's ports and instance nicknames must not collide."""
-    errors = []
-    nicknames: dict[str, str] = {}
-    for relay in fleet.relays:
-        s = relay.settings
-        if s.network != "tor":
-            continue
-        if s.or_ipv6 and not s.public_ipv6:
-            errors.append(_error(relay, "or_ipv6", True, "expected public_ipv6 to be set when the ORPort listens on IPv6"))
-        instances = tor.instances(s)
-        or_ports = range(s.or_port, s.or_port + s.tor_instances)
-        if or_ports[-1] > 65535:
-            errors.append(_error(relay, "or_port", s.or_port, f"expected room for {s.tor_instances} ORPorts below 65536"))
-        taken = {s.http_port: "http_port"}
-        taken.update({i.metrics_port: "metrics_port" for i in instances if i.metrics_port})
-        for port in or_ports:
-            if port in taken:
-                errors.append(_error(relay, "or_port", s.or_port, f"expected ORPorts ({or_ports[0]}-{or_ports[-1]}) "
-                                     f"apart from {taken[port]} {port}"))
-                break
-        if s.metrics_port and s.metrics_port + s.tor_instances - 1 > 65535:
-            errors.append(_error(relay, "metrics_port", s.metrics_port, "expected room for a MetricsPort per instance"))
-        for instance in instances:
-            other = nicknames.setdefault(instance.nickname.lower(), relay.name)
-            if other != relay.name:
-                errors.append(_error(relay, "nickname", s.nickname, f"expected nicknames unique in the fleet: tor "
-                                     f"instance {instance.name} would be called {instance.nickname}, as one on host '{other}' is"))
-    return errors
-
-
 def _one_resolver(fleet: Fleet) -> list[SettingsError]:
     """The reverse-DNS check looks at the whole fleet from one place, so it asks one resolver."""
     first = fleet.relays[0] if fleet.relays else None
-    return [_error(relay, "dns_check_resolver", relay.settings.dns_check_resolver,
+    return [relay_error(relay, "dns_check_resolver", relay.settings.dns_check_resolver,
                    f"expected one resolver for the whole fleet; host '{first.name}' has "
                    f"{first.settings.dns_check_resolver!r} (set it in group_data/all.yml)")
             for relay in fleet.relays[1:] if relay.settings.dns_check_resolver != first.settings.dns_check_resolver]
@@ -146,7 +124,7 @@ def reboot_times(fleet: Fleet) -> dict[str, schedule.RebootTime]:
         return schedule.reboot_schedule(schedule_inputs(fleet))
     except schedule.ScheduleError as error:
         relay = next(r for r in fleet.relays if r.settings.reboot != "never")
-        raise FleetInvalid([_error(relay, "reboot_window", relay.settings.reboot_window, f"expected a window that holds the fleet: {error}")]) from None
+        raise FleetInvalid([relay_error(relay, "reboot_window", relay.settings.reboot_window, f"expected a window that holds the fleet: {error}")]) from None
 
 
 def exit_policy_of(settings: RelaySettings) -> policy.ExitPolicy:

@@ -23,7 +23,7 @@ import dns.resolver
 import dns.reversename
 
 from exitkit.checks import resolver_address
-from exitkit.fleet import Fleet
+from exitkit.model import Fleet
 from exitkit.plan import RelayPlan
 
 # --- what a lookup said

@@ -8,7 +8,7 @@ from exitkit.settings import RelaySettings
 
 
 def settings_of(fleet, name: str) -> RelaySettings:
-    from exitkit.fleet import load_fleet
+    from exitkit.loader import load_fleet
 
     return load_fleet(fleet.folder / "inventory" / "test.py", cwd=fleet.folder).relay(name).settings
 

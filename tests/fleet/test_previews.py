@@ -7,7 +7,7 @@ import re
 import shlex
 
 from exitkit.configs import ConfigFile, fleet_files
-from exitkit.fleet import fleet_dir, load_fleet
+from exitkit.loader import fleet_dir, load_fleet
 from exitkit.plan import plan_fleet
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

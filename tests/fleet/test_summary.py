@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exitkit.fleet import load_fleet
+from exitkit.loader import load_fleet
 from exitkit.plan import exit_policy_of
 from exitkit.policy import policy_id
 

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from exitkit import tor
-from exitkit.fleet import load_fleet
+from exitkit.loader import load_fleet
 from exitkit.localfleet import LocalFleet
 from exitkit.plan import exit_policy_of
 from exitkit.policy import parse_rule

@@ -16,9 +16,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from exitkit import configs
+from exitkit import configs, control
 from exitkit.configs import ConfigFile, relay_files, write_tree
-from exitkit.fleet import Fleet, Relay, check_values, load_fleet
+from exitkit.loader import check_values, load_fleet
+from exitkit.maintenance.files import REBOOT_SERVICE, REBOOT_TIMER
+from exitkit.templating import TEMPLATES
+from exitkit.model import Fleet, Relay
 from exitkit.plan import exit_policy_of, plan_fleet
 from exitkit.policy import render_nftables, render_nym
 from exitkit.settings import LANGUAGES, NETWORKS, REBOOT_MODES, RelaySettings
@@ -41,7 +44,7 @@ def demo():
 
 def files_of(demo, name: str) -> dict[str, ConfigFile]:
     fleet, plans = demo
-    return configs.by_path(relay_files(fleet.relay(name).settings, plans[name].host_data(), NOW))
+    return configs.by_path(relay_files(fleet.relay(name).settings, plans[name], NOW))
 
 
 def tree(folder: Path) -> dict[str, tuple[bytes, int]]:
@@ -64,6 +67,7 @@ def test_every_demo_relay_renders_every_concern(demo):
             "/usr/local/sbin/exitkit-reboot", "/etc/systemd/system/exitkit-reboot.service",
             "/etc/systemd/system/exitkit-reboot.timer",
             "/etc/unbound/unbound.conf.d/exitkit.conf", "/etc/resolv.conf",
+            "/etc/dhcp/dhclient-enter-hooks.d/exitkit-keep-resolv-conf", "/etc/hostname", "/etc/hosts",
         } | ({"/etc/tor/torrc", "/usr/local/sbin/exitkit-tor-applied", "/etc/systemd/system/tor@.service.d/exitkit.conf"}
              if relay.settings.network == "tor" else set()), relay.name
         assert {path: f.check for path, f in files.items() if f.check and "tor" not in path} == {
@@ -117,28 +121,28 @@ def test_no_reboot_timer_when_reboots_are_off(demo):
     fleet, plans = demo
     relay = fleet.relay("relay-1")
     never = RelaySettings(**{**vars(relay.settings), "reboot": "never"})
-    paths = {f.path for f in relay_files(never, plans["relay-1"].host_data(), NOW)}
+    paths = {f.path for f in relay_files(never, plans["relay-1"], NOW)}
     assert "/usr/local/sbin/exitkit-reboot" in paths
-    assert not paths & {configs.REBOOT_TIMER, configs.REBOOT_SERVICE}
+    assert not paths & {REBOOT_TIMER, REBOOT_SERVICE}
 
 
 def test_static_templates_are_copied_byte_for_byte(demo):
     files = files_of(demo, "relay-1")
     assert files["/usr/local/sbin/exitkit-reboot"].content.encode() == \
-        (configs.TEMPLATES / "maintenance/exitkit-reboot.sh").read_bytes()
+        (TEMPLATES / "maintenance/exitkit-reboot.sh").read_bytes()
 
 
 def test_security_txt_expiry_is_stable_within_a_month(demo):
     fleet, plans = demo
     relay = fleet.relay("relay-1")
-    early, late = (configs.by_path(relay_files(relay.settings, plans["relay-1"].host_data(), datetime(2026, 3, d, tzinfo=timezone.utc)))
+    early, late = (configs.by_path(relay_files(relay.settings, plans["relay-1"], datetime(2026, 3, d, tzinfo=timezone.utc)))
                    for d in (1, 31))
     assert early == late
     assert "Expires: 2027-02-01T00:00:00Z" in early["/var/www/exitkit/.well-known/security.txt"].content
 
 
 def test_a_path_written_twice_is_refused(monkeypatch):
-    twice = (lambda s, plan, now: [ConfigFile("/etc/x", "a\n")],) * 2
+    twice = (lambda s, plan, now, families: [ConfigFile("/etc/x", "a\n")],) * 2
     monkeypatch.setattr(configs, "CONCERNS", twice)
     with pytest.raises(ValueError, match="/etc/x is written by two concerns"):
         relay_files(RelaySettings(), {}, NOW)
@@ -185,12 +189,12 @@ def test_valid_settings_always_render(raw):
     assert not errors, errors
     relay = Relay("h", ("all", "hyp"), RelaySettings(**values), {}, {})
     plan = plan_fleet(Fleet("hyp", (relay,)))["h"]
-    files = relay_files(relay.settings, plan.host_data(), NOW)
+    files = relay_files(relay.settings, plan, NOW)
     paths = [f.path for f in files]
     assert len(paths) == len(set(paths)) and all(p.startswith("/") for p in paths)
     by_path = configs.by_path(files)
     assert f"server.port          = {values['http_port']}\n" in by_path[configs.LIGHTTPD_CONF].content
-    assert (configs.REBOOT_TIMER in by_path) == (values["reboot"] != "never")
+    assert (REBOOT_TIMER in by_path) == (values["reboot"] != "never")
     assert f"MaxRetentionSec={values['log_lifetime_hours'] * 30}min" in by_path["/etc/systemd/journald.conf.d/exitkit.conf"].content
 
 
@@ -200,8 +204,8 @@ def test_render_writes_every_relay_and_says_so(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == ["relay-1", "relay-3", "relay-2"]
-    # a tor exit gets 21 files (three of them tor's), the nym gateway 18
-    assert [line.split(": ")[1].split(" files")[0] for line in lines] == ["21", "21", "18"]
+    # a tor exit gets 24 files (three of them tor's), the nym gateway 21
+    assert [line.split(": ")[1].split(" files")[0] for line in lines] == ["24", "24", "21"]
     nft = tmp_path / "out" / "relay-2" / "etc/exitkit/exit-policy.nft"
     assert "table inet exitkit" in nft.read_text()
     assert stat.S_IMODE((tmp_path / "out/relay-1/usr/local/sbin/exitkit-reboot").stat().st_mode) == 0o755
@@ -211,12 +215,12 @@ def test_render_is_deterministic(tmp_path):
     for out in ("a", "b"):
         assert exitkit("render", "inventory/demo.py", "--out", str(tmp_path / out)).returncode == 0
     first, second = tree(tmp_path / "a"), tree(tmp_path / "b")
-    assert first == second and len(first) == 21 + 21 + 18 + 1  # + the manifest
+    assert first == second and len(first) == 24 + 24 + 21 + 1  # + the manifest
 
 
 def test_render_one_relay(tmp_path):
     result = exitkit("render", "inventory/demo.py", "--out", str(tmp_path), "--relay", "relay-3")
-    assert result.returncode == 0 and result.stdout.startswith("relay-3: 21 files")
+    assert result.returncode == 0 and result.stdout.startswith("relay-3: 24 files")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exitkit-render.json", "relay-3"]
     unknown = exitkit("render", "inventory/demo.py", "--out", str(tmp_path), "--relay", "relay-9")
     assert unknown.returncode == 2 and "no relay 'relay-9'" in unknown.stderr
@@ -227,7 +231,7 @@ def test_render_refuses_invalid_settings_before_writing(tmp_path):
     (tmp_path / "inventory" / "bad.yml").write_text("exits:\n  r1:\n    nickname: bad1\n    http_port: 99999\n")
     result = exitkit("render", "inventory/bad.py", "--out", "out", cwd=tmp_path)
     assert result.returncode == 2
-    assert "exitkit: the fleet settings are not valid:" in result.stderr and "http_port" in result.stderr
+    assert "exitkit: the fleet settings are not valid; no host was contacted." in result.stderr and "http_port" in result.stderr
     assert not (tmp_path / "out").exists()
 
 
@@ -255,7 +259,7 @@ def remember_demo_family(folder: Path, family_id: str = "Q" * 43) -> None:
     """What a deploy leaves in the fleet folder: the fingerprints it saw and the family key's id."""
     from exitkit import tor
 
-    tor.remember_fingerprints(folder, {("relay-1", "/var/lib/tor"): FP["relay-1"],
+    control.remember_fingerprints(folder, {("relay-1", "/var/lib/tor"): FP["relay-1"],
                                        ("relay-3", "/var/lib/tor"): FP["relay-3"],
                                        ("relay-3", "/var/lib/tor-instances/i2"): "C" * 40,  # no longer in its settings
                                        ("gone-relay", "/var/lib/tor"): "D" * 40})  # no longer in the inventory
@@ -274,7 +278,7 @@ def test_fleet_files_declare_the_family_the_last_deploy_saw(demo, tmp_path):
     assert re.findall(r"^MyFamily (\S+)$", torrc_3, re.M) == [f"${FP['relay-1']}"]
     # everything else is what relay_files makes from the plan alone
     for relay in fleet.relays:
-        alone = configs.by_path(relay_files(relay.settings, plans[relay.name].host_data(), NOW))
+        alone = configs.by_path(relay_files(relay.settings, plans[relay.name], NOW))
         rendered = configs.by_path(every[relay.name])
         assert set(alone) == set(rendered)
         assert {p for p in alone if alone[p].content != rendered[p].content} <= {"/etc/tor/torrc"}

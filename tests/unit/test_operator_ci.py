@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exitkit.fleet import load_fleet
+from exitkit.loader import load_fleet
 from exitkit.localfleet import REHEARSAL, LocalFleet, rehearsal_settings, write_rehearsal
 from exitkit.settings import RelaySettings
 

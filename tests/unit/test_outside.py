@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from exitkit import notice, outside
-from exitkit.fleet import load_fleet
+from exitkit.loader import load_fleet
 from exitkit.plan import exit_policy_of, plan_fleet
 from exitkit.policy import render_nym, summarise
 from exitkit.settings import RelaySettings

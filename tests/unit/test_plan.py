@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from exitkit.fleet import FleetInvalid, load_fleet
+from exitkit.loader import load_fleet
+from exitkit.model import FleetInvalid
 from exitkit.plan import plan_fleet
 
 

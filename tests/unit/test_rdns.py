@@ -22,7 +22,8 @@ import yaml
 from hypothesis import given, settings as hsettings, strategies as st
 
 from exitkit import naming, rdns
-from exitkit.fleet import FleetInvalid, load_fleet
+from exitkit.loader import load_fleet
+from exitkit.model import FleetInvalid
 from exitkit.plan import plan_fleet
 from tests.dnsserver import dnsmasq as run_dnsmasq
 

@@ -18,20 +18,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exitkit.schedule import (
-    PROTECTED_PATHS,
+from exitkit.maintenance.schedule import (
     REFERENCE_DATE,
     RebootTime,
     RebootWindow,
     RelayToSchedule,
     ScheduleError,
-    check_purge_dirs,
+    coming_night,
     format_schedule_table,
     most_at_once,
     parse_time_of_day,
-    purge_command,
     reboot_schedule,
 )
+from exitkit.maintenance.purge import PROTECTED_PATHS, check_purge_dirs, purge_command
 
 DAY = 24 * 60
 ZONES = ("UTC", "Europe/Berlin", "Asia/Tokyo", "America/New_York")
@@ -289,14 +288,25 @@ def test_duplicate_names_and_empty_fleet():
 
 def test_table_lists_reboots_in_utc_order():
     fleet = [relay("tokyo", zone="Asia/Tokyo", group="jp"), relay("berlin", family="fam")]
-    table = format_schedule_table(reboot_schedule(fleet), fleet)
+    table = format_schedule_table(reboot_schedule(fleet), fleet, on=REFERENCE_DATE)
     lines = table.splitlines()
     assert lines[0].split() == ["relay", "group", "family", "local", "time", "time", "zone", "UTC", "time"]
     assert lines[1].split() == ["berlin", "exits", "fam", "02:00", "Europe/Berlin", "01:00"]
     assert lines[2].split() == ["tokyo", "jp", "-", "02:00", "Asia/Tokyo", "17:00"]
-    assert "15 January 2025" in lines[3]
+    assert "night of 15 January 2025" in lines[3]
     with pytest.raises(ValueError, match="expected the relays the schedule was made from"):
         format_schedule_table(reboot_schedule(fleet), fleet[:1])
+
+
+def test_table_gives_utc_times_of_the_night_it_names():
+    fleet = [relay("berlin")]
+    summer = format_schedule_table(reboot_schedule(fleet), fleet, on=date(2026, 7, 1)).splitlines()
+    assert summer[1].split()[-1] == "00:00" and "night of 01 July 2026" in summer[2]
+
+
+def test_the_coming_night_is_today_before_noon_and_tomorrow_after():
+    assert coming_night(datetime(2026, 11, 30, 4, 0, tzinfo=timezone.utc)) == date(2026, 11, 30)
+    assert coming_night(datetime(2026, 11, 30, 18, 0, tzinfo=timezone.utc)) == date(2026, 12, 1)
 
 
 def test_zones_with_different_summer_time_drift_apart():

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from exitkit import checks
 from exitkit import settings as S
-from exitkit.fleet import NOT_SET, FleetInvalid, SettingsError, check_values, load_fleet
+from exitkit.loader import check_values, load_fleet
+from exitkit.model import NOT_SET, FleetInvalid, SettingsError
 from exitkit.plan import plan_fleet
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ import base64
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exitkit import tor
+from exitkit import control, tor
 from exitkit.settings import RelaySettings
 
 
@@ -62,29 +62,29 @@ def test_relay_state_is_read_from_its_lines():
 
 
 def test_family_key_is_tor_s_format_and_made_once(tmp_path):
-    key, family_id = tor.family_key(bytes(32))
-    assert key.startswith(tor.FAMILY_KEY_HEADER) and len(key) == len(tor.FAMILY_KEY_HEADER) + 64
+    key, family_id = control.family_key(bytes(32))
+    assert key.startswith(control.FAMILY_KEY_HEADER) and len(key) == len(control.FAMILY_KEY_HEADER) + 64
     assert len(base64.b64decode(family_id + "=")) == 32
-    path, made = tor.ensure_family_key(tmp_path / "fam", "fleet")
+    path, made = control.ensure_family_key(tmp_path / "fam", "fleet")
     assert path.stat().st_mode & 0o777 == 0o600 and (tmp_path / "fam").stat().st_mode & 0o777 == 0o700
     first = path.read_bytes()
-    assert tor.ensure_family_key(tmp_path / "fam", "fleet") == (path, made)
+    assert control.ensure_family_key(tmp_path / "fam", "fleet") == (path, made)
     assert path.read_bytes() == first  # never made again, never overwritten
 
 
 def test_fingerprints_are_remembered_per_relay_and_read_back_for_current_instances(tmp_path):
-    assert tor.known_fingerprints(tmp_path) == {} and tor.known_family_id(tmp_path, "fleet") == ""
-    tor.remember_fingerprints(tmp_path, {("r1", "/var/lib/tor"): "A" * 40, ("r1", "/var/lib/tor-instances/i2"): "B" * 40})
-    tor.remember_fingerprints(tmp_path, {("r2", "/var/lib/tor"): "C" * 40})  # adds, forgets nothing
-    assert tor.known_fingerprints(tmp_path) == {"r1": {"/var/lib/tor": "A" * 40, "/var/lib/tor-instances/i2": "B" * 40},
+    assert control.known_fingerprints(tmp_path) == {} and control.known_family_id(tmp_path, "fleet") == ""
+    control.remember_fingerprints(tmp_path, {("r1", "/var/lib/tor"): "A" * 40, ("r1", "/var/lib/tor-instances/i2"): "B" * 40})
+    control.remember_fingerprints(tmp_path, {("r2", "/var/lib/tor"): "C" * 40})  # adds, forgets nothing
+    assert control.known_fingerprints(tmp_path) == {"r1": {"/var/lib/tor": "A" * 40, "/var/lib/tor-instances/i2": "B" * 40},
                                                 "r2": {"/var/lib/tor": "C" * 40}}
-    assert tor.remembered(tmp_path, "r1", settings()) == {("r1", "/var/lib/tor"): "A" * 40}
-    assert len(tor.remembered(tmp_path, "r1", settings(tor_instances=2))) == 2
-    assert tor.remembered(tmp_path, "r9", settings()) == {}
+    assert control.remembered(tmp_path, "r1", settings()) == {("r1", "/var/lib/tor"): "A" * 40}
+    assert len(control.remembered(tmp_path, "r1", settings(tor_instances=2))) == 2
+    assert control.remembered(tmp_path, "r9", settings()) == {}
 
 
 def test_the_family_id_is_read_without_making_a_key(tmp_path):
-    assert tor.known_family_id(tmp_path, "fleet") == ""
-    assert not (tmp_path / tor.FAMILY_KEYS).exists()
-    _, made = tor.ensure_family_key(tmp_path / tor.FAMILY_KEYS, "fleet")
-    assert tor.known_family_id(tmp_path, "fleet") == made and tor.known_family_id(tmp_path, "") == ""
+    assert control.known_family_id(tmp_path, "fleet") == ""
+    assert not (tmp_path / control.FAMILY_KEYS).exists()
+    _, made = control.ensure_family_key(tmp_path / control.FAMILY_KEYS, "fleet")
+    assert control.known_family_id(tmp_path, "fleet") == made and control.known_family_id(tmp_path, "") == ""

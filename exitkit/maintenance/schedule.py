@@ -1,4 +1,4 @@
-"""The fleet's nightly reboot schedule, and the guard for the log purge.
+"""The fleet's nightly reboot schedule.
 
 Exit relays reboot every night so that nothing survives in memory, and their
 logs are purged after a few hours. Across a fleet the nightly reboot must never
@@ -30,7 +30,8 @@ from __future__ import annotations
 import re
 from collections import Counter, deque
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone as dt_timezone
+from datetime import date, datetime, time, timedelta
+from datetime import timezone as dt_timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 MINUTES_PER_DAY = 24 * 60
@@ -107,7 +108,7 @@ class RebootWindow:
         return f"{self.start:%H:%M}-{self.end:%H:%M}"
 
 
-def _is_whole_number(value: object) -> bool:
+def is_whole_number(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -140,9 +141,9 @@ class RelayToSchedule:
         if not isinstance(self.window, RebootWindow):
             raise ValueError(WINDOW_EXPECTED)
         _check_timezone(self.timezone)
-        if not _is_whole_number(self.max_at_once) or self.max_at_once < 1:
+        if not is_whole_number(self.max_at_once) or self.max_at_once < 1:
             raise ValueError("expected reboot_max_at_once as a whole number of at least 1")
-        if not _is_whole_number(self.slot_minutes) or not 1 <= self.slot_minutes <= MAX_SLOT_MINUTES:
+        if not is_whole_number(self.slot_minutes) or not 1 <= self.slot_minutes <= MAX_SLOT_MINUTES:
             raise ValueError(f"expected reboot_slot_minutes as a whole number from 1 to {MAX_SLOT_MINUTES}")
 
 
@@ -514,124 +515,35 @@ def most_at_once(schedule: dict[str, RebootTime], relays: list[RelayToSchedule],
     return max(busy)
 
 
-def format_schedule_table(schedule: dict[str, RebootTime], relays: list[RelayToSchedule]) -> str:
-    """The schedule as a plain-text table in the order the reboots happen (by UTC)."""
+def coming_night(now: datetime | None = None) -> date:
+    """The date of the night ahead: today before noon UTC, else tomorrow."""
+    now = now or datetime.now(dt_timezone.utc)
+    return now.date() if now.hour < 12 else now.date() + timedelta(days=1)
+
+
+def utc_time_on(reboot: RebootTime, on: date) -> time:
+    """The UTC time of a relay's reboot on a given night (clock changes included)."""
+    local = datetime.combine(on, reboot.local_time, tzinfo=ZoneInfo(reboot.timezone))
+    return local.astimezone(dt_timezone.utc).time()
+
+
+def format_schedule_table(schedule: dict[str, RebootTime], relays: list[RelayToSchedule],
+                          on: date | None = None) -> str:
+    """The schedule as a plain-text table in the order the reboots happen, with UTC times of night ``on``
+    (default: the coming night)."""
+    on = on or coming_night()
     by_name = {relay.name: relay for relay in relays}
     header = ("relay", "group", "family", "local time", "time zone", "UTC time")
     rows = [header]
-    for name, reboot in sorted(schedule.items(), key=lambda item: (item[1].utc_time, item[0])):
+    for name, reboot in sorted(schedule.items(), key=lambda item: (utc_time_on(item[1], on), item[0])):
         relay = by_name.get(name)
         if relay is None:
             raise ValueError(f"expected the relays the schedule was made from; {name} is not among them")
         rows.append(
-            (name, relay.group or "-", relay.family or "-", f"{reboot.local_time:%H:%M}", reboot.timezone, f"{reboot.utc_time:%H:%M}")
+            (name, relay.group or "-", relay.family or "-", f"{reboot.local_time:%H:%M}", reboot.timezone, f"{utc_time_on(reboot, on):%H:%M}")
         )
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-    lines.append(f"UTC times are for {REFERENCE_DATE:%d %B %Y}; where clocks change, they move by an hour for part of the year.")
+    lines.append(f"UTC times are for the night of {on:%d %B %Y}; where clocks change, they move by an hour "
+                 "for part of the year.")
     return "\n".join(lines)
-
-
-# --- the log purge
-
-
-_PURGE_EXPECTED = "expected log directories outside the relay's keys and configuration"
-
-# Most specific first: messages name the first match. Each path is refused
-# itself, with everything inside it and everything containing it.
-_WHY_PROTECTED = {
-    "/var/lib/tor": "holds the relay keys",
-    "/var/lib/tor-instances": "holds the keys of further tor instances",
-    "/etc/tor": "holds tor's configuration",
-    "/etc/exitkit": "holds exitkit's configuration",
-    "/var/lib/exitkit": "holds exitkit's state",
-    "/etc/ssh": "holds the SSH host keys",
-    "/root": "holds root's SSH keys",
-    "/home": "holds the users' SSH keys",
-    "/etc": "holds the system's configuration",
-    "/var/lib": "holds the state of the system's packages and services",
-    "/var/spool": "holds cron jobs and queued mail",
-    "/var/backups": "holds the system's backups of its package and account databases",
-    "/var/www": "holds the exit notice page",
-    "/srv": "holds served files",
-    "/boot": "holds the kernel and boot loader",
-    "/usr": "holds the installed programs",
-    "/bin": "holds the installed programs",
-    "/sbin": "holds the installed programs",
-    "/lib": "holds the installed libraries",
-    "/lib64": "holds the installed libraries",
-    "/opt": "holds installed programs",
-    "/run": "holds the running services' state",
-    "/proc": "is the kernel's view of processes",
-    "/sys": "is the kernel's view of devices",
-    "/dev": "holds the devices",
-}
-PROTECTED_PATHS: tuple[str, ...] = tuple(_WHY_PROTECTED)
-
-
-def _parts(path: str) -> tuple[str, ...]:
-    return tuple(part for part in path.split("/") if part)
-
-
-def _normalised_purge_dir(path: object) -> str:
-    if not isinstance(path, str) or not path:
-        raise ValueError(f"{_PURGE_EXPECTED}; {path!r} is not a path")
-    if any(ord(character) < 32 or ord(character) == 127 for character in path):
-        raise ValueError(f"{_PURGE_EXPECTED}; {path!r} contains a control character")
-    if not path.startswith("/"):
-        raise ValueError(f"{_PURGE_EXPECTED}; {path!r} is relative, and only an absolute path says where it is")
-    parts = [part for part in path.split("/") if part not in ("", ".")]
-    if ".." in parts:
-        raise ValueError(f"{_PURGE_EXPECTED}; {path} contains '..', which can lead into them")
-    return "/" + "/".join(parts)
-
-
-def _why_refused(path: str) -> str | None:
-    parts = _parts(path)
-    for protected, why in _WHY_PROTECTED.items():
-        if parts == _parts(protected):
-            return f"{path} {why}"
-    inside = [protected for protected in PROTECTED_PATHS if parts[: len(_parts(protected))] == _parts(protected)]
-    if inside:
-        closest = max(inside, key=lambda protected: len(_parts(protected)))
-        return f"{path} lies inside {closest}, which {_WHY_PROTECTED[closest]}"
-    for protected, why in _WHY_PROTECTED.items():
-        if _parts(protected)[: len(parts)] == parts:
-            return f"{path} contains {protected}, which {why}"
-    return None
-
-
-def check_purge_dirs(dirs: list[str]) -> tuple[str, ...]:
-    """Normalised log directories, refusing any that is, holds or lies inside a protected path.
-
-    The purge deletes every old file under these directories, so a mistyped
-    "/var" would delete the relay keys. Paths are judged as written (no file
-    system is read); the purge itself does not follow symbolic links.
-    """
-    if isinstance(dirs, str):
-        raise ValueError(f"{_PURGE_EXPECTED}; expected a list of directories, got the single string {dirs!r}")
-    checked: list[str] = []
-    for raw in dirs:
-        path = _normalised_purge_dir(raw)
-        why = _why_refused(path)
-        if why is not None:
-            raise ValueError(f"{_PURGE_EXPECTED}; {why}")
-        if path not in checked:
-            checked.append(path)
-    if not checked:
-        raise ValueError("expected at least one log directory to purge")  # find without a path searches "."
-    return tuple(checked)
-
-
-def purge_command(dirs: list[str], lifetime_hours: int) -> list[str]:
-    """argv of a find that deletes regular files older than the log lifetime under checked dirs.
-
-    -P never follows symbolic links (not even given ones), -xdev stays on each
-    directory's file system, -type f leaves directories and links alone. Age is
-    the last change: a log still being written never gets old, so logs must
-    also be rotated at least as often as the lifetime for this to keep the promise.
-    """
-    checked = check_purge_dirs(dirs)
-    if not _is_whole_number(lifetime_hours) or not 1 <= lifetime_hours <= 8760:
-        raise ValueError("expected a log lifetime as a whole number of hours from 1 to 8760")
-    return ["find", "-P", *checked, "-xdev", "-type", "f", "-mmin", f"+{lifetime_hours * 60}", "-delete"]

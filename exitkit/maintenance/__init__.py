@@ -1,0 +1,2 @@
+"""Nightly maintenance: the fleet's reboot schedule (schedule), the log purge and its guard (purge),
+and the files a relay gets for both and for security updates (files)."""

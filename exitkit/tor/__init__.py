@@ -1,0 +1,14 @@
+"""The Tor exit: its instances, torrc and families (relay), its files (files), its fleet checks (checks).
+
+Pure logic: nothing here knows of hosts; ``deploys/tor.py`` turns it into operations
+and ``exitkit.control`` keeps the family key and fingerprints on the control machine.
+"""
+
+from exitkit.tor.checks import fleet_checks
+from exitkit.tor.files import TORPROJECT_KEYRING, TORPROJECT_SOURCES, tor_files
+from exitkit.tor.relay import (STATE_COMMAND, Family, TorInstance, TorState, contact_info, families,
+                               instance_nickname, instances, parse_tor_state, render_torrc_file, torrc_digest)
+
+__all__ = ["STATE_COMMAND", "TORPROJECT_KEYRING", "TORPROJECT_SOURCES", "Family", "TorInstance", "TorState",
+           "contact_info", "families", "fleet_checks", "instance_nickname", "instances", "parse_tor_state",
+           "render_torrc_file", "tor_files", "torrc_digest"]
