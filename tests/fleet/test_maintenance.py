@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import time
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -12,8 +13,8 @@ from exitkit.localfleet import pid1_started, restart_count
 
 
 def timer_calendar(host) -> str:
-    line = next(l for l in host.file("/etc/systemd/system/exitkit-reboot.timer").content_string.splitlines()
-                if l.startswith("OnCalendar="))
+    line = next(text for text in host.file("/etc/systemd/system/exitkit-reboot.timer").content_string.splitlines()
+                if text.startswith("OnCalendar="))
     return line.split("=", 1)[1]
 
 
@@ -40,7 +41,7 @@ def test_fleet_schedule_respects_window_and_at_once_limit(fleet, first_run):
         assert datetime(2025, 1, 15, 2, 0) <= start <= datetime(2025, 1, 15, 3, 45), calendar
         starts.append(start)
     starts.sort()
-    for earlier, later in zip(starts, starts[1:]):
+    for earlier, later in pairwise(starts):
         assert later - earlier >= timedelta(minutes=15), starts  # reboot_max_at_once 1, 15-minute slots
 
 

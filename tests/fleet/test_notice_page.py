@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -71,7 +71,7 @@ def test_security_txt(fleet, first_run):
     assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
     fields = dict(line.split(": ", 1) for line in response.text.splitlines() if ": " in line and not line.startswith("#"))
     assert fields["Contact"] == "mailto:abuse@example.net"
-    assert datetime.fromisoformat(fields["Expires"].replace("Z", "+00:00")) > datetime.now(timezone.utc)
+    assert datetime.fromisoformat(fields["Expires"].replace("Z", "+00:00")) > datetime.now(UTC)
     assert fields["Canonical"] == "http://nym-exit-1.example.net/.well-known/security.txt"
     assert "en" in fields["Preferred-Languages"]
 

@@ -75,7 +75,7 @@ def test_a_settings_change_is_previewed_per_relay_and_changes_nothing(settings_r
     nft = shown[("relay-2", "/etc/exitkit/exit-policy.nft")]
     assert any(line.startswith("+ ") and "203.0.113.9" in line and "ticket 4712" in line for line in nft), nft
     for lines in shown.values():  # each a readable unified diff: a hunk, lines taken out and put in
-        assert lines[0].startswith("@@ ") and any(l.startswith("- ") for l in lines) and any(l.startswith("+ ") for l in lines)
+        assert lines[0].startswith("@@ ") and any(line.startswith("- ") for line in lines) and any(line.startswith("+ ") for line in lines)
     # a preview changes nothing
     for relay, path in changed:
         assert relay_content(fleet, relay, path) == before[relay][path].content, (relay, path)

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import ipaddress
 import random
-import subprocess
 import re
-
-import pytest
+import subprocess
+from itertools import pairwise
 
 from exitkit import tor
 from exitkit.loader import load_fleet
@@ -44,7 +43,7 @@ def declared_family(fleet, name, instance) -> set[str]:
 
 def assert_families_complete(fleet):
     prints = fingerprints(fleet)
-    for (name, instance_name), own in prints.items():
+    for name, instance_name in prints:
         instance = next(i for i in tor_instances(fleet, name) if i.name == instance_name)
         others = {fp for key, fp in prints.items() if key != (name, instance_name)}
         assert declared_family(fleet, name, instance) == others, (name, instance_name)
@@ -117,7 +116,7 @@ def test_resolver_validates_locally_and_resolv_conf_points_at_it(fleet, first_ru
     for relay in fleet.relays:
         host = fleet.host(relay.name)
         resolv = host.file("/etc/resolv.conf").content_string
-        assert [l for l in resolv.splitlines() if l.startswith("nameserver")] == ["nameserver 127.0.0.1"]
+        assert [line for line in resolv.splitlines() if line.startswith("nameserver")] == ["nameserver 127.0.0.1"]
         listening = host.socket("udp://127.0.0.1:53")
         assert listening.is_listening
         assert not host.socket("udp://0.0.0.0:53").is_listening
@@ -226,7 +225,7 @@ def test_a_policy_change_restarts_tor_one_relay_at_a_time(settings_restored, fir
         assert "reject 203.0.113.77:443" in host.file("/etc/tor/torrc").content_string
         windows.append((*restart_window(host, [i.service for i in instances]), name))
     windows.sort()
-    for (start, end, name), (next_start, _, next_name) in zip(windows, windows[1:]):
+    for (_, end, name), (next_start, _, next_name) in pairwise(windows):
         assert end < next_start, f"{name} and {next_name} restarted tor at the same time"
 
 

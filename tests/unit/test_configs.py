@@ -10,11 +10,13 @@ import re
 import stat
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from exitkit import configs, control
 from exitkit.configs import ConfigFile, relay_files, write_tree
@@ -28,7 +30,7 @@ from exitkit.settings import LANGUAGES, NETWORKS, REBOOT_MODES, RelaySettings
 
 PROJECT = Path(__file__).resolve().parents[2]
 DEMO = PROJECT / "inventory" / "demo.py"
-NOW = datetime(2026, 3, 14, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 14, 12, 0, tzinfo=UTC)
 
 
 def exitkit(*args: str, cwd: Path = PROJECT) -> subprocess.CompletedProcess:
@@ -135,7 +137,7 @@ def test_static_templates_are_copied_byte_for_byte(demo):
 def test_security_txt_expiry_is_stable_within_a_month(demo):
     fleet, plans = demo
     relay = fleet.relay("relay-1")
-    early, late = (configs.by_path(relay_files(relay.settings, plans["relay-1"], datetime(2026, 3, d, tzinfo=timezone.utc)))
+    early, late = (configs.by_path(relay_files(relay.settings, plans["relay-1"], datetime(2026, 3, d, tzinfo=UTC)))
                    for d in (1, 31))
     assert early == late
     assert "Expires: 2027-02-01T00:00:00Z" in early["/var/www/exitkit/.well-known/security.txt"].content

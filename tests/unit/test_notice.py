@@ -8,7 +8,7 @@ import json
 import re
 import shutil
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -148,7 +148,7 @@ def test_english_placeholders_are_known_and_documented_at_the_top():
     for name in notice.PLACEHOLDERS | notice.UNIT_PLACEHOLDERS:
         assert "{" + name + "}" in header, f"placeholder {{{name}}} is not described in en.yml's header"
     used = set()
-    for key, value in notice.flatten(EN).items():
+    for value in notice.flatten(EN).values():
         used |= notice.placeholders(value)
     assert used <= notice.PLACEHOLDERS | notice.UNIT_PLACEHOLDERS
 
@@ -586,7 +586,7 @@ def fields(text: str) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("network", NETWORKS)
 def test_security_txt_has_the_rfc_9116_fields(network):
-    expires = datetime.now(timezone.utc) + timedelta(days=30)
+    expires = datetime.now(UTC) + timedelta(days=30)
     text = notice.render_security_txt(make_settings(network=network, phone="+49 30 1234567"), hostname=HOSTNAME, expires=expires)
     found = fields(text)
     names = [name for name, _ in found]
@@ -597,7 +597,7 @@ def test_security_txt_has_the_rfc_9116_fields(network):
     assert names.index("Contact") < names.index("Expires")
     stamp = dict(found)["Expires"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", stamp)
-    assert datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc) > datetime.now(timezone.utc)
+    assert datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) > datetime.now(UTC)
     assert ("Canonical", f"http://{HOSTNAME}/.well-known/security.txt") in found
     languages = dict(found)["Preferred-Languages"].split(", ")
     assert languages[0] == "en" and set(languages) == set(notice.available_languages())

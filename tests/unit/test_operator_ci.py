@@ -108,7 +108,7 @@ def test_rehearsal_folder_is_the_fleet_on_lab_relays(tmp_path):
     assert rehearsal.name == REHEARSAL
     assert [r.name for r in rehearsal.relays] == [r.name for r in original.relays]
     forced = rehearsal_settings(lab)
-    for i, (was, now) in enumerate(zip(original.relays, rehearsal.relays), 1):
+    for i, (was, now) in enumerate(zip(original.relays, rehearsal.relays, strict=True), 1):
         assert now.groups == tuple(REHEARSAL if g == "demo" else g for g in was.groups)
         expected = RelaySettings.from_data({**vars(was.settings), **forced})
         assert now.settings == expected, now.name

@@ -11,7 +11,7 @@ import json
 import subprocess
 import sys
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -85,7 +85,7 @@ def relay(tmp_path, server, monkeypatch):
     policy = exit_policy_of(s)
     pages = notice.render_pages(s, policy_summary=summarise(policy), address=s.public_ipv4, hostname=hostname,
                                 reboot_time=None)
-    expires = datetime.now(timezone.utc) + timedelta(days=300)
+    expires = datetime.now(UTC) + timedelta(days=300)
     Relay.files = {
         "/index.html": (outside.HTML, pages["index.html"].encode()),
         "/exit-policy.txt": (outside.TEXT, render_nym(policy).encode()),
@@ -203,7 +203,7 @@ def test_a_bad_notice_url_is_refused_with_the_usual_message(tmp_path, server):
             "expected a web address starting with https:// or http://") in result.stderr
 
 
-def test_cli_verify_fails_on_pages_and_takes_dns_findings_as_advice(relay, tmp_path, dnsmasq):
+def test_cli_verify_fails_on_pages_and_takes_dns_findings_as_advice(relay, tmp_path, dnsmasq):  # noqa: F811
     """One relay whose pages are right but whose address carries another name (tor-exit-1 in the test dnsmasq)."""
     write_fleet(tmp_path, int(relay[0].relays[0].settings.notice_url.rsplit(":", 1)[1].strip("/")),
                 hostname="tor-exit-9.example.net", dns_check_resolver=dnsmasq)

@@ -12,6 +12,7 @@ import functools
 import ipaddress
 import random
 import re
+from itertools import pairwise
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -55,7 +56,7 @@ def _mask(version: int, prefix: int) -> int:
     return ((1 << bits) - 1) ^ ((1 << (bits - prefix)) - 1)
 
 
-@functools.lru_cache(maxsize=None)  # the same lines recur in every rendering
+@functools.cache  # the same lines recur in every rendering
 def _compile_pattern(action: str, pattern: str) -> tuple:
     """tor/Nym 'ADDR:PORTS' (last colon splits), ADDR = * | *4 | *6 | a.b.c.d[/n] | [v6][/n]."""
     address, _, ports = pattern.rpartition(":")
@@ -176,7 +177,7 @@ def read_nft(text: str, table: str = "exitkit") -> list[dict]:
     return [_nft_rule(line) for line in lines[5:-2]]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _nft_rule(line: str) -> dict:
     match = _NFT_RULE.fullmatch(line)
     assert match, f"unexpected nft line {line!r}"
@@ -193,7 +194,7 @@ def _nft_rule(line: str) -> dict:
             first, _, last = item.strip().partition("-")
             ranges.append((int(first), int(last or first)))
         ordered = sorted(ranges)
-        assert all(a[1] + 1 < b[0] for a, b in zip(ordered, ordered[1:])), "nft refuses overlapping set elements"
+        assert all(a[1] + 1 < b[0] for a, b in pairwise(ordered)), "nft refuses overlapping set elements"
         rule["ranges"] = ranges
     return rule
 

@@ -19,7 +19,9 @@ import dns.rdatatype
 import dns.zone
 import pytest
 import yaml
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from exitkit import naming, rdns
 from exitkit.loader import load_fleet
@@ -68,9 +70,9 @@ def dnsmasq():
 
 
 def write_fleet(root: Path, hosts: dict, **all_settings) -> Path:
+    """A fleet folder as an operator writes it: hosts of one group, settings for all in group_data/all.yml."""
     (root / "inventory").mkdir(parents=True, exist_ok=True)
     (root / "group_data").mkdir(exist_ok=True)
-    """A fleet folder as an operator writes it: hosts of one group, settings for all in group_data/all.yml."""
     inventory = {"exits": {name: {"nickname": f"relay{i}", **data} for i, (name, data) in enumerate(hosts.items())}}
     (root / "inventory" / "lab.yml").write_text(yaml.safe_dump(inventory, sort_keys=False))
     base = {"operator_name": "Op", "abuse_email": "abuse@example.net", "domain": "example.net", "reboot": "never"}

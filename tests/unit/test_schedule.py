@@ -9,7 +9,7 @@ no alignment of the grid fits the fleet.
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from itertools import product
 from pathlib import PurePosixPath
 from zoneinfo import ZoneInfo
@@ -46,7 +46,7 @@ def minute(moment: time) -> int:
 
 def utc_minute(local: time, zone: str, on: date = REFERENCE_DATE) -> int:
     """UTC minute of day of a local time, by zoneinfo (independent of the module's arithmetic)."""
-    moment = datetime.combine(on, local, tzinfo=ZoneInfo(zone)).astimezone(timezone.utc)
+    moment = datetime.combine(on, local, tzinfo=ZoneInfo(zone)).astimezone(UTC)
     return moment.hour * 60 + moment.minute
 
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, example, given, settings as hsettings
+from hypothesis import HealthCheck, example, given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from exitkit import checks

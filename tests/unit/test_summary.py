@@ -136,7 +136,7 @@ def test_every_relay_appears_once_and_skipped_ones_with_their_reason(outcomes):
     assert [row[2:].split(GAP)[0] for row in rows] == [o.name for o in outcomes]
     attention = sum((o.skipped_reason is not None) + len(o.failed) + len(dict.fromkeys(o.notes)) for o in outcomes)
     assert len(lines) == 3 + len(outcomes) + attention  # bounded: nothing but relays and their attention items
-    for o, row in zip(outcomes, rows):
+    for o, row in zip(outcomes, rows, strict=True):
         assert row.startswith("! " if o.needs_attention else "  ")
         if o.skipped_reason is not None:
             below = lines[lines.index(row) + 1]
