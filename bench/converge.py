@@ -38,7 +38,8 @@ def converge(fleet: TestFleet) -> tuple[float, float, int]:
         raise SystemExit(f"pyinfra failed:\n{result.stderr[-3000:]}")
     per_host = Counter(COMMAND.findall(result.stderr))
     changes = re.search(r"Grand total\s+\d+\s+(\S+)", result.stdout + result.stderr)
-    return took, sum(per_host.values()) / max(len(per_host), 1), int(changes.group(1)) if changes and changes.group(1) != "-" else 0
+    changed = int(changes.group(1)) if changes and changes.group(1) != "-" else 0
+    return took, sum(per_host.values()) / max(len(per_host), 1), changed
 
 
 def main() -> int:

@@ -98,7 +98,8 @@ def ready_command(services: list[str], http_port: int, wait_seconds: int) -> str
     """
     probe = (f"exec 3<>/dev/tcp/127.0.0.1/{http_port} && printf 'HEAD / HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3"
              " && head -c 12 <&3 | grep -q ' 200'")
-    why = (f"for u in {' '.join(services)}; do s=$(systemctl is-active $u 2>/dev/null); [ \"$s\" = active ] || echo \"$u is ${{s:-unknown}}\"; done; "
+    why = (f"for u in {' '.join(services)}; do s=$(systemctl is-active $u 2>/dev/null); "
+           f"[ \"$s\" = active ] || echo \"$u is ${{s:-unknown}}\"; done; "
            f"( {probe} ) 2>/dev/null || echo \"the notice page on 127.0.0.1:{http_port} did not answer 200\"")
     loop = (f"end=$(( $(date +%s) + {wait_seconds} )); "
             f"until systemctl is-active -q {' '.join(services)} && ( {probe} ) 2>/dev/null; do "

@@ -72,7 +72,8 @@ def test_purge_removes_old_logs_and_never_the_keys(fleet, first_run):
     assert host.file("/var/log/lighttpd/error.log").exists
     assert host.file("/var/lib/tor/keys/secret_id_key").content_string == "key\n"
     assert host.file("/var/log/lighttpd/keys-link").is_symlink
-    host.run("rm -f /var/log/lighttpd/keys-link /var/log/lighttpd/error.log; rm -rf /var/log/lighttpd/old /var/lib/tor/keys")
+    host.run("rm -f /var/log/lighttpd/keys-link /var/log/lighttpd/error.log; "
+             "rm -rf /var/log/lighttpd/old /var/lib/tor/keys")
 
 
 def test_reboot_refuses_while_apt_holds_its_lock(fleet, first_run):
@@ -120,7 +121,8 @@ def test_reboot_brings_the_relay_back(fleet, first_run):
             pass  # between stop and start
         time.sleep(1)
     else:
-        journal = fleet.exec("relay-3", "journalctl", "-t", "exitkit-reboot", "--no-pager", "-o", "cat", check=False).stdout
+        journal = fleet.exec("relay-3", "journalctl", "-t", "exitkit-reboot", "--no-pager", "-o", "cat",
+                             check=False).stdout
         pytest.fail(f"relay-3 did not come back from its reboot:\n{journal}")
     fleet.lab.wait_ready(relay)
     assert fleet.http("relay-3", "/").status_code == 200

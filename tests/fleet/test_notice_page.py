@@ -69,7 +69,8 @@ def test_security_txt(fleet, first_run):
     response = fleet.http("relay-2", "/.well-known/security.txt")
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
-    fields = dict(line.split(": ", 1) for line in response.text.splitlines() if ": " in line and not line.startswith("#"))
+    fields = dict(line.split(": ", 1) for line in response.text.splitlines()
+                  if ": " in line and not line.startswith("#"))
     assert fields["Contact"] == "mailto:abuse@example.net"
     assert datetime.fromisoformat(fields["Expires"].replace("Z", "+00:00")) > datetime.now(UTC)
     assert fields["Canonical"] == "http://nym-exit-1.example.net/.well-known/security.txt"

@@ -56,7 +56,8 @@ def test_a_settings_change_is_previewed_per_relay_and_changes_nothing(settings_r
     before = rendered(fleet)
     fleet.group_data["all"]["log_lifetime_hours"] = 6
     fleet.group_data["nym_gateways"]["exit_policy_rules"] = [
-        *fleet.group_data["nym_gateways"]["exit_policy_rules"], {"rule": "reject 203.0.113.9:25", "note": "ticket 4712"}]
+        *fleet.group_data["nym_gateways"]["exit_policy_rules"],
+        {"rule": "reject 203.0.113.9:25", "note": "ticket 4712"}]
     run = fleet.preview()
     assert run.returncode == 0, run.stderr[-3000:]
     after = rendered(fleet)
@@ -75,7 +76,8 @@ def test_a_settings_change_is_previewed_per_relay_and_changes_nothing(settings_r
     nft = shown[("relay-2", "/etc/exitkit/exit-policy.nft")]
     assert any(line.startswith("+ ") and "203.0.113.9" in line and "ticket 4712" in line for line in nft), nft
     for lines in shown.values():  # each a readable unified diff: a hunk, lines taken out and put in
-        assert lines[0].startswith("@@ ") and any(line.startswith("- ") for line in lines) and any(line.startswith("+ ") for line in lines)
+        assert lines[0].startswith("@@ ")
+        assert any(line.startswith("- ") for line in lines) and any(line.startswith("+ ") for line in lines)
     # a preview changes nothing
     for relay, path in changed:
         assert relay_content(fleet, relay, path) == before[relay][path].content, (relay, path)

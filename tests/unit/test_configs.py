@@ -178,7 +178,8 @@ RAW_SETTINGS = st.fixed_dictionaries({
     "public_ipv6": st.sampled_from(("", "2001:db8::5")),
     "domain": st.sampled_from(("", "example.org", "exits.example.net")),
     "phone": st.sampled_from(("", "+49 30 1234567")),
-    "purge_dirs": st.lists(st.sampled_from(("/var/log/lighttpd", "/var/log/nym", "/var/log/unbound")), unique=True, min_size=1, max_size=3),
+    "purge_dirs": st.lists(st.sampled_from(("/var/log/lighttpd", "/var/log/nym", "/var/log/unbound")),
+                           unique=True, min_size=1, max_size=3),
 }, optional={"operator_url": st.just("https://example.org/"), "postal_address": st.just("Example Str. 1, Berlin")})
 
 

@@ -55,7 +55,8 @@ def make_settings(**overrides) -> RelaySettings:
 
 
 def make_summary(preset="tor-reduced", rules=(BLOCK,), *, ipv6_exit=False, exit_relay=True):
-    built = policy.build_policy(preset, list(rules), ipv6_exit=ipv6_exit, own_addresses=[ADDRESS], exit_relay=exit_relay)
+    built = policy.build_policy(preset, list(rules), ipv6_exit=ipv6_exit, own_addresses=[ADDRESS],
+                                exit_relay=exit_relay)
     return policy.summarise(built)
 
 
@@ -175,7 +176,8 @@ def two_languages(tmp_path, monkeypatch):
 def test_pages_for_every_language_with_lang_and_alternates(two_languages):
     assert notice.available_languages() == ("en", "de")
     pages = notice.render_pages(
-        make_settings(language="de"), policy_summary=make_summary(), address=ADDRESS, hostname=HOSTNAME, reboot_time="03:15"
+        make_settings(language="de"), policy_summary=make_summary(), address=ADDRESS, hostname=HOSTNAME,
+        reboot_time="03:15"
     )
     assert set(pages) == {"index.html", "index.en.html", "index.de.html"}
     assert '<html lang="de">' in pages["index.html"]
@@ -197,7 +199,8 @@ def test_default_language_without_its_file_falls_back_to_english(monkeypatch, tm
     shutil.copy(notice.TEXTS_DIR / "en.yml", tmp_path / "en.yml")
     monkeypatch.setattr(notice, "TEXTS_DIR", tmp_path)
     pages = notice.render_pages(
-        make_settings(language="ja"), policy_summary=make_summary(), address=ADDRESS, hostname=HOSTNAME, reboot_time=None
+        make_settings(language="ja"), policy_summary=make_summary(), address=ADDRESS, hostname=HOSTNAME,
+        reboot_time=None
     )
     assert '<html lang="en">' in pages["index.html"]
 
@@ -354,7 +357,8 @@ def test_mailto_link_works_without_javascript():
 
 def test_mailto_quotes_what_would_break_the_uri():
     assert notice.mailto("a?b#c%d@example.org") == "mailto:a%3Fb%23c%25d@example.org"
-    assert notice.mailto("x@example.org", "Exit relay 203.0.113.7") == "mailto:x@example.org?subject=Exit%20relay%20203.0.113.7"
+    assert (notice.mailto("x@example.org", "Exit relay 203.0.113.7")
+            == "mailto:x@example.org?subject=Exit%20relay%20203.0.113.7")
     assert notice.tel("+49 (30) 123-4567") == "tel:+49301234567"
 
 
@@ -431,7 +435,8 @@ def test_nothing_loaded_and_only_documented_links_elsewhere(network):
     assert " src=" not in lowered and " srcset=" not in lowered
     tags = parse(html)
     names = {tag for tag, _ in tags.tags}
-    assert not names & {"script", "img", "iframe", "object", "embed", "video", "audio", "source", "picture", "svg", "form", "base"}
+    assert not names & {"script", "img", "iframe", "object", "embed", "video", "audio", "source", "picture", "svg",
+                        "form", "base"}
     assert "url(" not in tags.style and "@import" not in tags.style and "@font-face" not in tags.style
     allowed = ALLOWED_HOSTS[network] | {urlsplit(FULL_CONTACT["operator_url"]).hostname}
     for tag, attrs in tags.tags:
@@ -518,8 +523,10 @@ def _validator_pages() -> dict[str, str]:
     pages = {}
     for network in NETWORKS:
         full = make_settings(network=network, jurisdictions=JURISDICTIONS, access_log=True, **FULL_CONTACT)
-        pages[f"{network}-full"] = render(full, summary=make_summary("tor-default", [BLOCK, "accept 192.0.2.25:25"], ipv6_exit=True))
-        pages[f"{network}-minimal"] = render(make_settings(network=network, reboot="never"), reboot_time=None, hostname="")
+        full_summary = make_summary("tor-default", [BLOCK, "accept 192.0.2.25:25"], ipv6_exit=True)
+        pages[f"{network}-full"] = render(full, summary=full_summary)
+        pages[f"{network}-minimal"] = render(make_settings(network=network, reboot="never"), reboot_time=None,
+                                             hostname="")
     pages["reject-all"] = render(summary=make_summary("reject-all", [], exit_relay=False))
     pages["ipv6-ports"] = render(summary=make_summary("web", ["reject *6:80"], ipv6_exit=True))
     pages.update(nasty_pages())
@@ -587,7 +594,8 @@ def fields(text: str) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("network", NETWORKS)
 def test_security_txt_has_the_rfc_9116_fields(network):
     expires = datetime.now(UTC) + timedelta(days=30)
-    text = notice.render_security_txt(make_settings(network=network, phone="+49 30 1234567"), hostname=HOSTNAME, expires=expires)
+    text = notice.render_security_txt(make_settings(network=network, phone="+49 30 1234567"), hostname=HOSTNAME,
+                                      expires=expires)
     found = fields(text)
     names = [name for name, _ in found]
     assert {"Contact", "Expires", "Preferred-Languages", "Canonical"} <= set(names)
@@ -616,7 +624,8 @@ def test_security_txt_without_hostname_or_phone():
 
 def test_security_txt_expires_in_utc():
     berlin = timezone(timedelta(hours=1))
-    text = notice.render_security_txt(make_settings(), hostname=HOSTNAME, expires=datetime(2099, 6, 1, 12, 30, 5, 999, tzinfo=berlin))
+    text = notice.render_security_txt(make_settings(), hostname=HOSTNAME,
+                                      expires=datetime(2099, 6, 1, 12, 30, 5, 999, tzinfo=berlin))
     assert dict(fields(text))["Expires"] == "2099-06-01T11:30:05Z"
 
 
@@ -626,7 +635,8 @@ def test_security_txt_default_language_first(two_languages):
 
 
 def test_security_txt_cannot_gain_lines_from_values():
-    settings = make_settings(abuse_email="abuse@example.org\nContact: mailto:evil@example.net", phone="+1 555\nHiring: x")
+    settings = make_settings(abuse_email="abuse@example.org\nContact: mailto:evil@example.net",
+                             phone="+1 555\nHiring: x")
     text = notice.render_security_txt(settings, hostname="bad\nname.example.org", expires=datetime(2099, 1, 1))
     names = [name for name, _ in fields(text)]
     assert names.count("Contact") == 2

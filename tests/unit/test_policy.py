@@ -286,7 +286,9 @@ def test_reversed_port_range():
     assert "expected the low port first, such as 80-90" in str(error)
 
 
-@pytest.mark.parametrize("text", ["reject 198.51.100.7", "reject 203.0.113.0/24", "reject [2001:db8::1]", "reject *", "reject 2001:db8::/32"])
+@pytest.mark.parametrize("text",
+                         ["reject 198.51.100.7", "reject 203.0.113.0/24", "reject [2001:db8::1]", "reject *",
+                          "reject 2001:db8::/32"])
 def test_missing_port(text):
     error = error_of(rules=[text])
     assert "no port after the address" in str(error)
@@ -325,11 +327,13 @@ def test_accept_hidden_by_private_ranges():
 def test_accept_hidden_by_an_earlier_operator_reject():
     error = error_of(rules=["reject 198.51.100.0/24:*", "accept 198.51.100.7:443"])
     assert error.index == 1
-    assert "accept 198.51.100.7:443 can never match: entry 1 'reject 198.51.100.0/24:*' before it rejects all of it" in str(error)
+    assert ("accept 198.51.100.7:443 can never match: entry 1 'reject 198.51.100.0/24:*' before it rejects all of it"
+            in str(error))
 
 
 def test_accept_hidden_by_several_rejects_together():
-    error = error_of(rules=["reject 198.51.100.0/25:*", "reject 198.51.100.128/25:1-100", "reject 198.51.100.128/25:101-65535", "accept 198.51.100.0/24:443"])
+    error = error_of(rules=["reject 198.51.100.0/25:*", "reject 198.51.100.128/25:1-100",
+                            "reject 198.51.100.128/25:101-65535", "accept 198.51.100.0/24:443"])
     assert error.index == 3
     assert (
         "entry 1 'reject 198.51.100.0/25:*' and entry 3 'reject 198.51.100.128/25:101-65535' before it reject all of it"
@@ -415,13 +419,15 @@ def test_parse_rule_forms():
 def test_notes_inline_and_in_mappings():
     assert parse_rule("reject 198.51.100.7:443 # ticket 4711").note == "ticket 4711"
     entry = {"rule": "reject 198.51.100.7:443", "note": "ticket 4711, 2026-11-02"}
-    assert parse_rule(entry) == Rule("reject", ipaddress.ip_network("198.51.100.7/32"), (443, 443), note="ticket 4711, 2026-11-02")
+    assert parse_rule(entry) == Rule("reject", ipaddress.ip_network("198.51.100.7/32"), (443, 443),
+                                     note="ticket 4711, 2026-11-02")
     assert parse_rule({"rule": "reject *:25 # spam", "note": "2026-11-02"}).note == "spam; 2026-11-02"
     assert parse_rule({"rule": "reject *:25", "note": "two\nlines\tand\x00more"}).note == "two lines and more"
 
 
 def test_rule_text_round_trips():
-    for text in ("reject 198.51.100.7:443", "accept *:8080-8090", "reject [2001:db8::]/32:*", "accept *6:53", "reject 203.0.113.0/24:1-1024"):
+    for text in ("reject 198.51.100.7:443", "accept *:8080-8090", "reject [2001:db8::]/32:*", "accept *6:53",
+                 "reject 203.0.113.0/24:1-1024"):
         assert str(parse_rule(text)) == text
 
 
@@ -522,7 +528,8 @@ def test_notes_survive_into_every_form():
     nym = render_nym(policy)
     assert f"# {NOTE}\nExitPolicy reject 198.51.100.7:443\n" in nym
     nft = render_nftables(policy, "eth0")
-    assert "oifname \"eth0\" ip daddr 198.51.100.7 tcp dport 443 drop comment \"ticket 4711, 2026-11-02 'urgent'\"" in nft
+    assert ("oifname \"eth0\" ip daddr 198.51.100.7 tcp dport 443 drop comment \"ticket 4711, 2026-11-02 'urgent'\""
+            in nft)
     assert 'oifname "eth0" ip daddr 203.0.113.0/24 drop comment "abuse desk 12"' in nft
     summary = summarise(policy)
     assert summary.blocked == (("198.51.100.7:443", NOTE), ("203.0.113.0/24", "abuse desk 12"))
@@ -577,7 +584,8 @@ def test_summary_of_presets():
     assert not reduced.open_by_default and reduced.is_exit and reduced.open_ports_ipv6 == ()
     default = summarise(build_policy("tor-default", [], ipv6_exit=True))
     assert default.open_by_default
-    assert [p for p, _ in default.closed_ports] == ["25", "119", "135-139", "445", "563", "1214", "4661-4666", "6346-6429", "6699", "6881-6999"]
+    assert [p for p, _ in default.closed_ports] == ["25", "119", "135-139", "445", "563", "1214", "4661-4666",
+                                                    "6346-6429", "6699", "6881-6999"]
     assert ("25", "smtp") in default.closed_ports
     assert default.closed_ports_ipv6 == default.closed_ports
     web = summarise(build_policy("web", ["accept 198.51.100.0/24:8080 # partner"], ipv6_exit=False))
@@ -602,7 +610,8 @@ def test_policy_id_examples():
 # ==========================================================================
 
 SEEDS = {
-    4: [ipaddress.ip_network(n) for n in ("198.51.100.0/24", "203.0.113.0/24", "8.8.8.0/24", "10.0.0.0/8", "100.64.0.0/10", "1.0.0.0/8")],
+    4: [ipaddress.ip_network(n) for n in ("198.51.100.0/24", "203.0.113.0/24", "8.8.8.0/24", "10.0.0.0/8",
+                                          "100.64.0.0/10", "1.0.0.0/8")],
     6: [ipaddress.ip_network(n) for n in ("2001:db8::/32", "2606:4700::/32", "fc00::/7", "::/8", "64:ff9b::/96")],
 }
 INTERESTING_PORTS = (1, 2, 22, 24, 25, 26, 53, 79, 80, 81, 443, 6881, 6999, 8080, 65534, 65535)
@@ -626,7 +635,8 @@ ADDRESSES = st.one_of(
 def _network(args: tuple) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     address, shape, number = args
     bits = address.max_prefixlen
-    prefix = {"host": bits, "quarter": bits // 4, "half": bits // 2, "near-host": bits - 8, "any": number % bits + 1}[shape]
+    prefix = {"host": bits, "quarter": bits // 4, "half": bits // 2, "near-host": bits - 8,
+              "any": number % bits + 1}[shape]
     return ipaddress.ip_network((address, prefix), strict=False)
 
 
@@ -641,7 +651,8 @@ PORT_RANGES = st.one_of(
     st.tuples(PORTS, PORTS).map(lambda t: (min(t), max(t))),
 )
 NOTES = st.sampled_from(
-    ("", "", "", "ticket 4711, 2026-11-02", 'said "stop"', "ends in a backslash \\", "# hash # inside", "two\nlines\tand tab", "ü€" * 70)
+    ("", "", "", "ticket 4711, 2026-11-02", 'said "stop"', "ends in a backslash \\", "# hash # inside",
+     "two\nlines\tand tab", "ü€" * 70)
 )  # a fixed set of awkward notes: drawing free text is slow and finds nothing more
 DESTINATIONS = st.one_of(
     NETWORKS.map(lambda net: (net, None)),
@@ -667,7 +678,8 @@ def _edges(policy: ExitPolicy) -> tuple[list, list]:
         if rule.destination is not None:
             net = rule.destination
             top = (1 << net.max_prefixlen) - 1
-            for value in (int(net.network_address) - 1, int(net.network_address), int(net.broadcast_address), int(net.broadcast_address) + 1):
+            for value in (int(net.network_address) - 1, int(net.network_address), int(net.broadcast_address),
+                          int(net.broadcast_address) + 1):
                 if 0 <= value <= top:
                     hosts.append(ipaddress.ip_address(value) if net.version == 4 else ipaddress.IPv6Address(value))
         ports.update(p for p in (rule.ports[0] - 1, rule.ports[0], rule.ports[1], rule.ports[1] + 1) if 1 <= p <= 65535)
@@ -718,8 +730,10 @@ def test_policy_id_is_deterministic_and_changes_with_a_rule(policy, data):
     assert policy_id(other) != policy_id(policy)
     if policy.operator_rules:
         first = policy.operator_rules[0]
-        flipped = Rule("reject" if first.action == "accept" else "accept", first.destination, first.ports, first.family, first.note)
-        other = ExitPolicy(policy.preset, (flipped,) + policy.operator_rules[1:], policy.ipv6_exit, policy.own_addresses)
+        flipped = Rule("reject" if first.action == "accept" else "accept", first.destination, first.ports,
+                       first.family, first.note)
+        other = ExitPolicy(policy.preset, (flipped,) + policy.operator_rules[1:], policy.ipv6_exit,
+                           policy.own_addresses)
         assert policy_id(other) != policy_id(policy)
 
 
@@ -730,7 +744,8 @@ def test_rule_text_parses_back_to_the_same_rule(rule):
 
 
 @settings(max_examples=100, deadline=None)
-@given(text=st.one_of(st.text(max_size=40), st.from_regex(r"(accept|reject|allow)6? [\[\]*0-9a-f.:/-]{0,30}", fullmatch=True)))
+@given(text=st.one_of(st.text(max_size=40),
+                      st.from_regex(r"(accept|reject|allow)6? [\[\]*0-9a-f.:/-]{0,30}", fullmatch=True)))
 def test_any_text_parses_or_raises_policy_error(text):
     try:
         parse_rule(text)
@@ -739,7 +754,8 @@ def test_any_text_parses_or_raises_policy_error(text):
 
 
 @settings(max_examples=100, deadline=None)
-@given(entries=st.lists(RULES, max_size=5), preset=st.sampled_from(tuple(PRESETS)), ipv6_exit=st.booleans(), exit_relay=st.booleans())
+@given(entries=st.lists(RULES, max_size=5), preset=st.sampled_from(tuple(PRESETS)), ipv6_exit=st.booleans(),
+       exit_relay=st.booleans())
 def test_build_policy_either_refuses_with_policy_error_or_keeps_the_entries(entries, preset, ipv6_exit, exit_relay):
     texts = [{"rule": str(r), "note": r.note} for r in entries]
     try:

@@ -135,7 +135,9 @@ def test_parse_time_of_day(text, expected):
     assert parse_time_of_day(text) == expected
 
 
-@pytest.mark.parametrize("text", ["24:00", "2:00", "02:60", "0200", "02:00:00", "", "ab:cd", "\u0660\u0662:00", "02:00 am", None, 120])
+@pytest.mark.parametrize("text",
+                         ["24:00", "2:00", "02:60", "0200", "02:00:00", "", "ab:cd", "\u0660\u0662:00", "02:00 am",
+                          None, 120])
 def test_parse_time_of_day_refuses_with_the_expectation(text):
     with pytest.raises(ValueError) as error:
         parse_time_of_day(text)
@@ -166,14 +168,16 @@ def test_window_refuses_equal_start_and_end_when_built_directly():
         RebootWindow(time(2), time(2))
 
 
-@pytest.mark.parametrize("zone", ["Mars/Olympus", "", "Europe/Berlin ", "../etc/passwd", "/usr/share/zoneinfo/UTC", None])
+@pytest.mark.parametrize("zone",
+                         ["Mars/Olympus", "", "Europe/Berlin ", "../etc/passwd", "/usr/share/zoneinfo/UTC", None])
 def test_relay_refuses_unknown_time_zones(zone):
     with pytest.raises(ValueError) as error:
         relay("a", zone=zone)
     assert str(error.value) == "expected an IANA time zone such as Europe/Berlin or UTC"
 
 
-@pytest.mark.parametrize("field, value", [("max_at_once", 0), ("max_at_once", True), ("slot", 0), ("slot", 721), ("slot", 15.0)])
+@pytest.mark.parametrize("field, value",
+                         [("max_at_once", 0), ("max_at_once", True), ("slot", 0), ("slot", 721), ("slot", 15.0)])
 def test_relay_refuses_bad_limits(field, value):
     with pytest.raises(ValueError, match="expected reboot_"):
         relay("a", **{field: value})
@@ -231,7 +235,8 @@ def test_window_past_midnight_is_filled_on_both_sides():
     schedule = reboot_schedule(fleet)
     assert_valid_schedule(fleet, schedule)
     times = {schedule[r.name].local_time for r in fleet}
-    assert times == {time(23, 30), time(23, 45)} | {time(h, m) for h in (0, 1) for m in (0, 15, 30, 45)} - {time(1, 30), time(1, 45)}
+    assert times == {time(23, 30),
+                     time(23, 45)} | {time(h, m) for h in (0, 1) for m in (0, 15, 30, 45)} - {time(1, 30), time(1, 45)}
 
 
 def test_half_hour_time_zone():
@@ -252,7 +257,8 @@ def test_too_small_window_names_the_numbers():
 
 
 def test_window_shorter_than_a_slot():
-    with pytest.raises(ScheduleError, match="a cannot reboot between 02:00 and 02:10: the window is shorter than the 15 minutes"):
+    with pytest.raises(ScheduleError,
+                       match="a cannot reboot between 02:00 and 02:10: the window is shorter than the 15 minutes"):
         reboot_schedule([relay("a", window="02:00-02:10")])
 
 
@@ -275,8 +281,8 @@ def test_overlapping_windows_in_different_zones_name_utc():
     with pytest.raises(ScheduleError) as error:
         reboot_schedule(fleet)
     assert str(error.value).startswith(
-        "14 relays (b0, b1, b2, b3, b4 and 9 more) cannot all reboot between 01:00 and 04:00 UTC with at most 1 at once "
-        "and 15 minutes each: their windows together hold 12 there.")
+        "14 relays (b0, b1, b2, b3, b4 and 9 more) cannot all reboot between 01:00 and 04:00 UTC "
+        "with at most 1 at once and 15 minutes each: their windows together hold 12 there.")
     assert_valid_schedule(fleet[:12], reboot_schedule(fleet[:12]))
 
 
@@ -388,9 +394,10 @@ def test_protected_paths_include_the_keys_config_and_system():
     assert set(MUST_PROTECT) <= set(PROTECTED_PATHS)
 
 
-@pytest.mark.parametrize("path", ["/", "/var", "/var/lib/tor", "/var/lib/tor/keys", "/etc/exitkit", "/var/lib/../lib/tor",
-                                  "var/log/lighttpd", "./log", "/var/lib/tor-instances/second", "/etc", "/etc/tor/torrc.d",
-                                  "/var/lib", "/root/.ssh", "/home/operator", "/usr/local/log", "", "//", "/var/log/\n"])
+@pytest.mark.parametrize("path", ["/", "/var", "/var/lib/tor", "/var/lib/tor/keys", "/etc/exitkit",
+                                  "/var/lib/../lib/tor", "var/log/lighttpd", "./log", "/var/lib/tor-instances/second",
+                                  "/etc", "/etc/tor/torrc.d", "/var/lib", "/root/.ssh", "/home/operator",
+                                  "/usr/local/log", "", "//", "/var/log/\n"])
 def test_purge_refuses_dirs_near_keys_and_configuration(path):
     with pytest.raises(ValueError, match="^expected log directories outside the relay's keys and configuration; "):
         check_purge_dirs([path])
@@ -414,7 +421,8 @@ def test_purge_accepts_and_normalises_log_dirs():
     assert check_purge_dirs(["/var/log/lighttpd"]) == ("/var/log/lighttpd",)
     assert check_purge_dirs(["/var/log/lighttpd/", "/var//log/./apt", "/var/log/lighttpd", "/var/log/exitkit",
                              "/var/log/unattended-upgrades", "/var/lib-logs", "/etcetera"]) == (
-        "/var/log/lighttpd", "/var/log/apt", "/var/log/exitkit", "/var/log/unattended-upgrades", "/var/lib-logs", "/etcetera")
+        "/var/log/lighttpd", "/var/log/apt", "/var/log/exitkit", "/var/log/unattended-upgrades", "/var/lib-logs",
+        "/etcetera")
 
 
 def test_purge_refuses_no_dirs_and_a_lone_string():
@@ -471,11 +479,13 @@ def test_accepted_purge_dirs_neither_are_contain_nor_lie_inside_protected_paths(
 
 def test_a_fleet_larger_than_a_day_holds():
     fleet = [relay(f"r{i}", zone="UTC", window=w, slot=120) for i, w in enumerate(["00:00-12:00", "12:00-00:00"] * 7)]
-    with pytest.raises(ScheduleError, match="^14 relays cannot all reboot in one day with at most 1 at once and 120 minutes each: a day holds 12"):
+    with pytest.raises(ScheduleError, match="^14 relays cannot all reboot in one day with at most 1 at once "
+                                            "and 120 minutes each: a day holds 12"):
         reboot_schedule(fleet)
 
 
 def test_windows_off_the_grid_of_the_others():
     fleet = [relay("a", zone="UTC", window="02:00-02:15"), relay("b", zone="UTC", window="02:05-02:20")]
-    with pytest.raises(ScheduleError, match=r"^[ab] cannot reboot between 02:[01][05] and 02:[12][05] \(UTC\): no 15-minute slot"):
+    with pytest.raises(ScheduleError,
+                       match=r"^[ab] cannot reboot between 02:[01][05] and 02:[12][05] \(UTC\): no 15-minute slot"):
         reboot_schedule(fleet)

@@ -102,10 +102,13 @@ def find(errors: list[str], file: str, where: str, key: str | None, value: Any, 
 
 # (id, where the bad value goes: "host" or a group name, key, value, expected texts)
 BAD_VALUES = [
-    ("typo-abuse_email", "host", "abuse_emial", "x@example.org", ["expected a known setting", "did you mean 'abuse_email'?"]),
-    ("typo-abuse_email-in-group", "all", "abuse_mail", "x@example.org", ["expected a known setting", "did you mean 'abuse_email'?"]),
+    ("typo-abuse_email", "host", "abuse_emial", "x@example.org",
+     ["expected a known setting", "did you mean 'abuse_email'?"]),
+    ("typo-abuse_email-in-group", "all", "abuse_mail", "x@example.org",
+     ["expected a known setting", "did you mean 'abuse_email'?"]),
     ("typo-connection-key-ssh_prot", "host", "ssh_prot", 22, ["expected a known setting", "did you mean 'ssh_port'?"]),
-    ("unknown-key-no-close-match", "all", "flux_capacitor", 88, ["expected a known setting", "see the settings table in README.md"]),
+    ("unknown-key-no-close-match", "all", "flux_capacitor", 88,
+     ["expected a known setting", "see the settings table in README.md"]),
     ("string-for-int", "host", "log_lifetime_hours", "24", ["expected a number of hours from 1 to 720"]),
     ("float-for-int", "host", "reboot_max_at_once", 1.5, ["expected a whole number from 1 to 1000"]),
     ("list-for-string", "all", "operator_name", ["Alice", "Bob"], ["expected text (a string)"]),
@@ -113,13 +116,15 @@ BAD_VALUES = [
     ("blank-string", "all", "operator_name", "   ", ["expected a non-empty text"]),
     ("int-for-bool", "host", "access_log", 1, ["expected true or false"]),
     ("string-for-bool", "host", "ipv6_exit", "yes", ["expected true or false"]),
-    ("bad-email", "all", "abuse_email", "abuse(at)example.org", ["expected an e-mail address such as abuse@example.org"]),
+    ("bad-email", "all", "abuse_email", "abuse(at)example.org",
+     ["expected an e-mail address such as abuse@example.org"]),
     ("email-without-domain-dot", "host", "abuse_email", "abuse@localhost", ["expected an e-mail address"]),
     ("bad-ipv4", "host", "public_ipv4", "300.1.1.1", ["expected an IPv4 address such as 203.0.113.10"]),
     ("ipv6-as-ipv4", "host", "public_ipv4", "2001:db8::10", ["expected an IPv4 address such as 203.0.113.10"]),
     ("bad-ipv6", "host", "public_ipv6", "2001:db8::zz", ["expected an IPv6 address such as 2001:db8::10"]),
     ("ipv4-as-ipv6", "host", "public_ipv6", "203.0.113.10", ["expected an IPv6 address such as 2001:db8::10"]),
-    ("hostname-underscore", "host", "hostname", "under_score.example.org", ["expected a DNS name such as exit-1.example.org"]),
+    ("hostname-underscore", "host", "hostname", "under_score.example.org",
+     ["expected a DNS name such as exit-1.example.org"]),
     ("hostname-single-label", "host", "hostname", "exit1", ["expected a DNS name such as exit-1.example.org"]),
     ("hostname-label-dash-end", "host", "hostname", "exit-.example.org", ["expected a DNS name"]),
     ("domain-single-label", "all", "domain", "example", ["expected a DNS name such as exit-1.example.org"]),
@@ -129,14 +134,16 @@ BAD_VALUES = [
     ("window-25:00", "all", "reboot_window", "25:00-04:00", ["expected a window as HH:MM-HH:MM, such as 02:00-04:00"]),
     ("window-empty-02:00-02:00", "host", "reboot_window", "02:00-02:00", ["expected a window as HH:MM-HH:MM"]),
     ("window-2am", "host", "reboot_window", "2am", ["expected a window as HH:MM-HH:MM"]),
-    ("timezone-Mars", "all", "timezone", "Mars/Olympus", ["expected an IANA time zone such as UTC, Europe/Berlin or Asia/Tokyo"]),
+    ("timezone-Mars", "all", "timezone", "Mars/Olympus",
+     ["expected an IANA time zone such as UTC, Europe/Berlin or Asia/Tokyo"]),
     ("language-fr", "host", "language", "fr", ["expected one of: en, de, ja"]),
     ("jurisdiction-uk", "all", "jurisdictions", ["uk"], ["entry 1 ('uk')", "expected one of: us, de, jp, eu"]),
     ("jurisdictions-not-a-list", "host", "jurisdictions", "de", ["expected a list of jurisdictions"]),
     ("network-i2p", "exits", "network", "i2p", ["expected one of: tor, nym, anyone, mix"]),
     ("nickname-too-long", "host", "nickname", "a" * 20, ["expected a relay nickname of 1 to 19 letters and digits"]),
     ("nickname-with-dash", "host", "nickname", "exit-kit", ["expected a relay nickname of 1 to 19 letters and digits"]),
-    ("pgp-too-short", "all", "pgp_fingerprint", "ABCD 1234", ["expected an OpenPGP fingerprint of 40 hexadecimal digits"]),
+    ("pgp-too-short", "all", "pgp_fingerprint", "ABCD 1234",
+     ["expected an OpenPGP fingerprint of 40 hexadecimal digits"]),
     ("pgp-not-hex", "all", "pgp_fingerprint", "Z" * 40, ["expected an OpenPGP fingerprint of 40 hexadecimal digits"]),
     ("phone-without-plus", "all", "phone", "030 1234567", ["expected an international phone number starting with +"]),
     ("url-without-scheme", "all", "operator_url", "example.org", ["expected a web address starting with https:// or http://"]),
@@ -145,15 +152,19 @@ BAD_VALUES = [
     ("log_lifetime_hours-1000", "all", "log_lifetime_hours", 1000, ["expected a number of hours from 1 to 720"]),
     ("reboot-typo", "all", "reboot", "nighlty", ["expected one of: nightly, when-required, never"]),
     ("reboot_slot_minutes-2", "all", "reboot_slot_minutes", 2, ["expected a number of minutes from 5 to 120"]),
-    ("exit_policy-typo", "exits", "exit_policy", "tor-reducd", ["expected one of: tor-reduced, tor-default, web, reject-all, custom"]),
-    ("purge_dirs-relative", "all", "purge_dirs", ["var/log/lighttpd"], ["entry 1 ('var/log/lighttpd')", "expected an absolute path"]),
+    ("exit_policy-typo", "exits", "exit_policy", "tor-reducd",
+     ["expected one of: tor-reduced, tor-default, web, reject-all, custom"]),
+    ("purge_dirs-relative", "all", "purge_dirs", ["var/log/lighttpd"],
+     ["entry 1 ('var/log/lighttpd')", "expected an absolute path"]),
     ("purge_dirs-dotdot", "all", "purge_dirs", ["/var/../etc"], ["expected an absolute path"]),
-    ("exit_interface-shell", "host", "exit_interface", "eth0;reboot", ["expected a network interface name such as eth0"]),
+    ("exit_interface-shell", "host", "exit_interface", "eth0;reboot",
+     ["expected a network interface name such as eth0"]),
     ("ssh_strict-typo", FLEET, "ssh_strict_host_key_checking", "maybe", ["expected one of: yes, no, off, accept-new"]),
 ]
 
 
-@pytest.mark.parametrize(("where", "key", "value", "expected"), [c[1:] for c in BAD_VALUES], ids=[c[0] for c in BAD_VALUES])
+@pytest.mark.parametrize(("where", "key", "value", "expected"), [c[1:] for c in BAD_VALUES],
+                         ids=[c[0] for c in BAD_VALUES])
 def test_bad_value_is_named(fleet_dir, where, key, value, expected):
     groups = {"all": dict(BASE_ALL), "exits": {"network": "tor"}, FLEET: {"ssh_user": "root"}}
     if where == "host":
@@ -213,7 +224,8 @@ def test_host_without_settings_is_missing_nickname(fleet_dir):
 def test_duplicate_nickname_case_insensitive(fleet_dir):
     inventory = {"exits": {"r1": host("ExitOne"), "r2": host("exitone")}}
     errors = errors_of(fleet_dir, inventory)
-    find(errors, INV, "host 'r2'", "nickname", "exitone", "expected a nickname unique in the fleet; host 'r1' has it too")
+    find(errors, INV, "host 'r2'", "nickname", "exitone",
+         "expected a nickname unique in the fleet; host 'r1' has it too")
     assert len(errors) == 1, errors
 
 
@@ -224,9 +236,11 @@ def test_duplicate_public_ipv4(fleet_dir):
 
 
 def test_duplicate_explicit_hostname(fleet_dir):
-    inventory = {"exits": {"r1": host("a1", hostname="exit.example.org"), "r2": host("a2", hostname="Exit.Example.org.")}}
+    inventory = {"exits": {"r1": host("a1", hostname="exit.example.org"),
+                           "r2": host("a2", hostname="Exit.Example.org.")}}
     errors = errors_of(fleet_dir, inventory)
-    find(errors, INV, "host 'r2'", "hostname", "exit.example.org", "expected a hostname unique in the fleet; host 'r1' has it too")
+    find(errors, INV, "host 'r2'", "hostname", "exit.example.org",
+         "expected a hostname unique in the fleet; host 'r1' has it too")
 
 
 def test_two_groups_of_a_host_conflict(fleet_dir):
@@ -267,13 +281,15 @@ def test_yaml_syntax_error_names_file_and_line(fleet_dir):
 
 def test_yaml_syntax_error_in_group_file(fleet_dir):
     errors = errors_of(fleet_dir, one_host(), {"all": BASE_ALL, "exits": "network: tor\n  language: de\n"})
-    message = find(errors, "group_data/exits.yml", "line 2", None, "mapping values are not allowed here", "expected valid YAML")
+    message = find(errors, "group_data/exits.yml", "line 2", None, "mapping values are not allowed here",
+                   "expected valid YAML")
     assert message
 
 
 def test_group_file_that_is_a_list(fleet_dir):
     errors = errors_of(fleet_dir, one_host(), {"all": BASE_ALL, "exits": ["network: tor"]})
-    find(errors, "group_data/exits.yml", "group 'exits'", None, ["network: tor"], "expected a mapping of setting: value")
+    find(errors, "group_data/exits.yml", "group 'exits'", None, ["network: tor"],
+         "expected a mapping of setting: value")
 
 
 def test_fleet_file_that_is_a_list(fleet_dir):
@@ -321,7 +337,8 @@ def test_explicit_hostname_without_exit_label(fleet_dir):
 
 def test_hostname_outside_domain(fleet_dir):
     errors = errors_of(fleet_dir, one_host(hostname="exit1.example.net"), plan=True)
-    find(errors, INV, "host 'r1'", "hostname", "exit1.example.net", "expected a name inside the operator's domain example.org")
+    find(errors, INV, "host 'r1'", "hostname", "exit1.example.net",
+         "expected a name inside the operator's domain example.org")
 
 
 def test_planned_names_collide(fleet_dir):
@@ -334,7 +351,8 @@ def test_planned_names_collide(fleet_dir):
 def test_explicit_hostname_colliding_with_planned_one(fleet_dir):
     inventory = {"exits": {"r1": host("a1"), "r2": host("a2", hostname="tor-exit-1.example.org")}}
     errors = errors_of(fleet_dir, inventory, plan=True)
-    find(errors, INV, "host 'r2'", "hostname", "tor-exit-1.example.org", "expected a name unique in the fleet; host 'r1'")
+    find(errors, INV, "host 'r2'", "hostname", "tor-exit-1.example.org",
+         "expected a name unique in the fleet; host 'r1'")
 
 
 def test_plan_indexes_per_network(fleet_dir):
@@ -493,7 +511,8 @@ def test_readme_settings_table_is_generated():
     start, end = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
     assert start in lines and end in lines, f"README.md lacks the lines {start} and {end}"
     block = "\n".join(lines[lines.index(start) + 1 : lines.index(end)]).strip("\n") + "\n"
-    assert block == S.settings_table(), "README settings table is stale: regenerate it with python -m exitkit settings-table"
+    assert block == S.settings_table(), \
+        "README settings table is stale: regenerate it with python -m exitkit settings-table"
 
 
 def test_settings_table_lists_every_setting():
@@ -564,13 +583,15 @@ def test_valid_values_are_accepted_and_normalised_idempotently(key_value):
     out = check_values({key: value}, "f.yml", "host 'h'", errors)
     assert not errors, [str(e) for e in errors]
     normalised = out[key]
-    again = check_values({key: list(normalised) if isinstance(normalised, tuple) else normalised}, "f.yml", "host 'h'", errors)
+    as_written = list(normalised) if isinstance(normalised, tuple) else normalised
+    again = check_values({key: as_written}, "f.yml", "host 'h'", errors)
     assert not errors, [str(e) for e in errors]
     assert again[key] == normalised
 
 
 @hsettings(max_examples=40, deadline=None)
-@given(host_values=st.fixed_dictionaries({}, optional={k: VALID[k] for k in ("reboot_window", "public_ipv6", "log_lifetime_hours", "language", "hostname")}))
+@given(host_values=st.fixed_dictionaries({}, optional={
+    k: VALID[k] for k in ("reboot_window", "public_ipv6", "log_lifetime_hours", "language", "hostname")}))
 def test_valid_host_settings_load(tmp_path_factory, host_values):
     root = tmp_path_factory.mktemp("fleet")
     fleet = load_fleet(write_fleet(root, {"exits": {"r1": {"nickname": "a1", **host_values}}}), cwd=root)
@@ -581,10 +602,13 @@ def test_valid_host_settings_load(tmp_path_factory, host_values):
 
 
 _any_value = st.one_of(st.text(), st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
-                       st.lists(st.text(max_size=3), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+                       st.lists(st.text(max_size=3), max_size=3),
+                       st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
 
 
-@pytest.mark.parametrize("name", ["email", "hostname", "time_window", "timezone", "nickname", "phone", "url", "pgp_fingerprint"])
+@pytest.mark.parametrize("name",
+                         ["email", "hostname", "time_window", "timezone", "nickname", "phone", "url",
+                          "pgp_fingerprint"])
 @hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(value=_any_value)
 @example(value="")

@@ -60,7 +60,8 @@ def test_a_long_list_of_changes_is_cut_with_an_ellipsis_within_the_width():
 
 
 def test_the_same_change_on_several_files_is_named_once():
-    line = relay_lines(format_summary([relay("relay-1", changed=["Base | Reload systemd (a)", "Base | Reload systemd (b)"])]))[0]
+    line = relay_lines(format_summary([relay("relay-1",
+                                             changed=["Base | Reload systemd (a)", "Base | Reload systemd (b)"])]))[0]
     assert line.endswith("2 changed: Reload systemd")
 
 
@@ -75,7 +76,8 @@ def test_a_skipped_relay_is_marked_and_named_with_the_reason():
 
 
 def test_a_failed_operation_is_named_with_its_first_error_line():
-    text = format_summary([relay("relay-2", changed=["a"], failed=["lighttpd configuration: (configfile.c.1) parser failed"])])
+    text = format_summary([relay("relay-2", changed=["a"],
+                                 failed=["lighttpd configuration: (configfile.c.1) parser failed"])])
     lines = text.splitlines()
     assert lines[2].startswith("! relay-2") and lines[2].endswith("FAILED, 1 changed: a")
     assert lines[3] == f"{INDENT}failed: lighttpd configuration: (configfile.c.1) parser failed"
@@ -119,7 +121,8 @@ def fleets(draw) -> list[RelayOutcome]:
         out.append(RelayOutcome(
             name=name, network=draw(st.sampled_from(["tor", "nym", "anyone", "mix"])),
             nickname=draw(st.from_regex(r"[A-Za-z0-9]{1,19}", fullmatch=True)),
-            address=draw(st.sampled_from(["192.0.2.1", "2001:db8:1234:5678:9abc:def0:1234:5678", "", "tor-exit-1.example.net"])),
+            address=draw(st.sampled_from(["192.0.2.1", "2001:db8:1234:5678:9abc:def0:1234:5678", "",
+                                          "tor-exit-1.example.net"])),
             policy_id=draw(st.from_regex(r"[0-9a-f]{12}", fullmatch=True)),
             changed=[] if skipped is not None else draw(st.lists(free_text, max_size=12)),
             failed=[] if skipped is not None else draw(st.lists(free_text, max_size=3)),
@@ -201,6 +204,7 @@ def test_a_pyinfra_run_is_summed_up_with_notes_changes_and_the_unreachable_relay
     assert f"{INDENT}failed: Fail on purpose: broken config at line 3" in text
     assert f"{INDENT}note: reverse DNS: ask the provider" in text
     assert rows[1].startswith("! relay-down") and rows[1].endswith("SKIPPED")
-    assert f"{INDENT}unreachable: Could not connect ([Errno None] Unable to connect to port {port} on 127.0.0.1)" in text
+    assert f"{INDENT}unreachable: Could not connect ([Errno None] Unable to connect to port {port} on 127.0.0.1)" \
+        in text
     tracker.print_once(state)  # the atexit hook after a printed summary prints nothing more
     assert HEADER not in capsys.readouterr().err

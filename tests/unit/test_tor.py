@@ -36,7 +36,8 @@ def test_contact_info_follows_the_sharing_spec_unless_written_freely():
     built = tor.contact_info(settings(operator_url="https://example.org/", contact_proof="uri-rsa"))
     assert built == ("email:abuse[]example.org url:https://example.org/ proof:uri-rsa "
                      "abuse:abuse[]example.org ciissversion:2")
-    assert tor.contact_info(settings(contact_info="Example e.V. <abuse@example.org>")) == "Example e.V. <abuse@example.org>"
+    free_text = "Example e.V. <abuse@example.org>"
+    assert tor.contact_info(settings(contact_info=free_text)) == free_text
 
 
 def test_each_instance_declares_every_other_member_in_inventory_order():
