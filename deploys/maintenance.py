@@ -10,9 +10,18 @@ from pyinfra.operations import files, server, systemd
 from deploys.context import relay_plan, relay_settings
 from deploys.ops import write_config
 from exitkit.configfile import by_path
-from exitkit.maintenance.files import (JOURNALD_DROPIN, PURGE_SERVICE, PURGE_TIMER, REBOOT_SCRIPT, REBOOT_SERVICE,
-                                       REBOOT_TIMER, log_lifetime_files, reboot_files, reboot_scheduled,
-                                       security_update_files)
+from exitkit.maintenance.files import (
+    JOURNALD_DROPIN,
+    PURGE_SERVICE,
+    PURGE_TIMER,
+    REBOOT_SCRIPT,
+    REBOOT_SERVICE,
+    REBOOT_TIMER,
+    log_lifetime_files,
+    reboot_files,
+    reboot_scheduled,
+    security_update_files,
+)
 
 
 @deploy("Logs with a promised lifetime")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
@@ -22,7 +22,7 @@ NAMES = {
 
 @deploy("Notice page")
 def notice_page():
-    wanted = by_path(notice_files(relay_settings(), relay_plan(), datetime.now(timezone.utc)))
+    wanted = by_path(notice_files(relay_settings(), relay_plan(), datetime.now(UTC)))
     lighttpd = wanted.pop(LIGHTTPD_CONF)
     files.directory(name="Web root", path=f"{DOCROOT}/.well-known", mode="755")
     for file in wanted.values():

@@ -14,7 +14,7 @@ from pyinfra.facts.files import File, FileContents, Sha1File
 from pyinfra.operations.util.files import generate_color_diff
 
 from exitkit.configfile import ConfigFile
-from exitkit.tor import write_secret
+from exitkit.control import write_secret
 
 
 @operation()

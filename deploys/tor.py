@@ -13,11 +13,11 @@ from pyinfra.operations import apt, files, python, server, systemd
 
 from deploys.context import relay_plan, relay_settings
 from deploys.ops import checked_file, fetch_secret, rolling_restart, write_config, write_now
+from exitkit import control, tor
 from exitkit.configfile import UNITS, ConfigFile, by_path
 from exitkit.plan import exit_policy_of
-from exitkit.tor import TORPROJECT_KEYRING, TORPROJECT_SOURCES, tor_files
-from exitkit import control, tor
 from exitkit.settings import RelaySettings
+from exitkit.tor import TORPROJECT_KEYRING, TORPROJECT_SOURCES, tor_files
 
 IDENTITY_KEYS = ("secret_id_key", "ed25519_master_id_secret_key", "ed25519_master_id_public_key")
 

@@ -78,7 +78,7 @@ def cmd_policy(args) -> int:
 
 
 def _summary_text(summary) -> str:
-    lines = [f"open ports: " + (", ".join(f"{p} ({s})" if s else p for p, s in summary.open_ports) or "none")]
+    lines = ["open ports: " + (", ".join(f"{p} ({s})" if s else p for p, s in summary.open_ports) or "none")]
     if summary.closed_ports:
         lines.append("closed ports: " + ", ".join(f"{p} ({s})" if s else p for p, s in summary.closed_ports))
     for destination, note in summary.blocked:

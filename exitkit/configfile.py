@@ -30,28 +30,9 @@ class ConfigFile:
         int(self.mode, 8)  # refuses a mode that is not octal digits
 
 
-def _static(path: str, template: str, mode: str = "644") -> ConfigFile:
-    """A file copied from templates/ as it is (bytes decoded as written, no newline translation)."""
-    return ConfigFile(path, (TEMPLATES / template).read_bytes().decode("utf-8"), mode)
-
-
 def static(path: str, template: str, mode: str = "644") -> ConfigFile:
     """A file copied from templates/ as it is (bytes decoded as written, no newline translation)."""
     return ConfigFile(path, (TEMPLATES / template).read_bytes().decode("utf-8"), mode)
-
-
-# ------------------------------------------------------------------ the relay's name
-HOSTS = "/etc/hosts"
-HOSTNAME = "/etc/hostname"
-
-
-def base_files(plan: RelayPlan) -> list[ConfigFile]:
-    """The relay's name from the naming plan; on servers only, as a container's engine names the container."""
-    if not plan.hostname:
-        return []
-    hosts = render("base/hosts.j2", hostname=plan.hostname, short=plan.hostname.split(".")[0])
-    return [ConfigFile(HOSTNAME, plan.hostname + "\n", in_containers=False),
-            ConfigFile(HOSTS, hosts, in_containers=False)]
 
 
 def by_path(files: list[ConfigFile]) -> dict[str, ConfigFile]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from exitkit import control, notice
@@ -49,9 +49,9 @@ def policy_files(settings: RelaySettings) -> list[ConfigFile]:
 def security_txt_expiry(now: datetime | None = None) -> datetime:
     """First of the month, 11 months ahead: always in the future, under RFC 9116's year, and
     the same all month long, so re-runs change nothing."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     month = now.month + 11
-    return datetime(now.year + (month - 1) // 12, (month - 1) % 12 + 1, 1, tzinfo=timezone.utc)
+    return datetime(now.year + (month - 1) // 12, (month - 1) % 12 + 1, 1, tzinfo=UTC)
 
 
 def notice_files(settings: RelaySettings, plan: RelayPlan, now: datetime) -> list[ConfigFile]:
@@ -97,7 +97,7 @@ def relay_files(settings: RelaySettings, plan: RelayPlan, now: datetime | None =
 
     ``families`` are the tor instances' families (see ``tor_files``); without them a torrc declares none.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     files: list[ConfigFile] = []
     seen: set[str] = set()
     for concern in CONCERNS:

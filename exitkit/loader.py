@@ -23,6 +23,7 @@ import yaml
 from exitkit import settings as S
 from exitkit.model import NOT_SET, Fleet, FleetInvalid, Relay, SettingsError, source_of
 
+
 def shown_path(path: Path) -> str:
     """A path as the operator sees it: relative to the folder pyinfra runs from."""
     try:

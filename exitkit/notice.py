@@ -27,10 +27,11 @@ import functools
 import ipaddress
 import re
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import quote
 
 import jinja2
@@ -85,7 +86,7 @@ def available_languages() -> tuple[str, ...]:
     return tuple(codes)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _read_texts(path: Path, mtime_ns: int) -> dict:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
@@ -562,8 +563,8 @@ def _one_line(value: Any) -> str:
 
 def _utc_text(moment: datetime) -> str:
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def render_security_txt(settings: RelaySettings, *, hostname: str, expires: datetime) -> str:

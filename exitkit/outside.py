@@ -8,7 +8,7 @@ relay serves with what its settings say it must serve.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import requests
 
@@ -82,7 +82,7 @@ def check_relay(relay: Relay, plan: RelayPlan, session: requests.Session | None 
     if not base:
         return RelayCheck(relay.name, "", ("no address to ask: set notice_url, public_ipv4, public_ipv6 or domain",))
     session = session or _session()
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     problems: list[str] = []
     for path, content_type in PAGES:
         url = base.rstrip("/") + path

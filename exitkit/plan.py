@@ -13,9 +13,8 @@ from pathlib import Path
 
 from exitkit import naming, policy, tor
 from exitkit.maintenance import purge, schedule
-from exitkit.model import Fleet, FleetInvalid, Relay, SettingsError, relay_error
+from exitkit.model import Fleet, FleetInvalid, SettingsError, relay_error
 from exitkit.settings import RelaySettings
-
 
 PLAN_KEY = "exitkit_plan"  # the host data key that carries a relay's RelayPlan
 

@@ -104,7 +104,7 @@ class PolicyError(ValueError):
         problem = f"{self.problem}; " if self.problem else ""
         return f"{where}{self.value!r}: {problem}expected {self.expected}"
 
-    def at(self, index: int) -> "PolicyError":
+    def at(self, index: int) -> PolicyError:
         """The same error, placed at an entry of the operator's list."""
         return PolicyError(self.value, self.expected, index=index, problem=self.problem, subject=self.subject)
 

@@ -107,7 +107,7 @@ class RelaySettings:
     test_network_off: bool = setting(False, "TEST AND DEMO FLEETS ONLY: keep tor off the real network (DisableNetwork, no descriptor) and unbound off the root servers.", checks.boolean)
 
     @classmethod
-    def from_data(cls, data: dict[str, Any]) -> "RelaySettings":
+    def from_data(cls, data: dict[str, Any]) -> RelaySettings:
         """Build from already validated data (host.data in a deploy); unknown keys are ignored."""
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known})

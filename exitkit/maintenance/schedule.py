@@ -30,8 +30,7 @@ from __future__ import annotations
 import re
 from collections import Counter, deque
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 MINUTES_PER_DAY = 24 * 60
@@ -508,7 +507,7 @@ def most_at_once(schedule: dict[str, RebootTime], relays: list[RelayToSchedule],
     busy = [0] * MINUTES_PER_DAY
     for name, reboot in schedule.items():
         local = datetime.combine(on, reboot.local_time, tzinfo=ZoneInfo(reboot.timezone))
-        utc = local.astimezone(dt_timezone.utc)
+        utc = local.astimezone(UTC)
         start = utc.hour * 60 + utc.minute
         for minute in range(start, start + by_name[name].slot_minutes):
             busy[minute % MINUTES_PER_DAY] += 1
@@ -517,14 +516,14 @@ def most_at_once(schedule: dict[str, RebootTime], relays: list[RelayToSchedule],
 
 def coming_night(now: datetime | None = None) -> date:
     """The date of the night ahead: today before noon UTC, else tomorrow."""
-    now = now or datetime.now(dt_timezone.utc)
+    now = now or datetime.now(UTC)
     return now.date() if now.hour < 12 else now.date() + timedelta(days=1)
 
 
 def utc_time_on(reboot: RebootTime, on: date) -> time:
     """The UTC time of a relay's reboot on a given night (clock changes included)."""
     local = datetime.combine(on, reboot.local_time, tzinfo=ZoneInfo(reboot.timezone))
-    return local.astimezone(dt_timezone.utc).time()
+    return local.astimezone(UTC).time()
 
 
 def format_schedule_table(schedule: dict[str, RebootTime], relays: list[RelayToSchedule],

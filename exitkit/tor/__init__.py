@@ -6,8 +6,19 @@ and ``exitkit.control`` keeps the family key and fingerprints on the control mac
 
 from exitkit.tor.checks import fleet_checks
 from exitkit.tor.files import TORPROJECT_KEYRING, TORPROJECT_SOURCES, tor_files
-from exitkit.tor.relay import (STATE_COMMAND, Family, TorInstance, TorState, contact_info, families,
-                               instance_nickname, instances, parse_tor_state, render_torrc_file, torrc_digest)
+from exitkit.tor.relay import (
+                               STATE_COMMAND,
+                               Family,
+                               TorInstance,
+                               TorState,
+                               contact_info,
+                               families,
+                               instance_nickname,
+                               instances,
+                               parse_tor_state,
+                               render_torrc_file,
+                               torrc_digest,
+)
 
 __all__ = ["STATE_COMMAND", "TORPROJECT_KEYRING", "TORPROJECT_SOURCES", "Family", "TorInstance", "TorState",
            "contact_info", "families", "fleet_checks", "instance_nickname", "instances", "parse_tor_state",

@@ -14,6 +14,7 @@ from exitkit.policy import ExitPolicy, render_torrc
 from exitkit.settings import RelaySettings
 from exitkit.templating import render
 
+
 @dataclass(frozen=True)
 class TorInstance:
     """One tor process on a relay; Debian runs each as the systemd unit tor@<name>."""

@@ -22,11 +22,11 @@ from exitkit import configs, control
 from exitkit.configs import ConfigFile, relay_files, write_tree
 from exitkit.loader import check_values, load_fleet
 from exitkit.maintenance.files import REBOOT_SERVICE, REBOOT_TIMER
-from exitkit.templating import TEMPLATES
 from exitkit.model import Fleet, Relay
 from exitkit.plan import exit_policy_of, plan_fleet
 from exitkit.policy import render_nftables, render_nym
 from exitkit.settings import LANGUAGES, NETWORKS, REBOOT_MODES, RelaySettings
+from exitkit.templating import TEMPLATES
 
 PROJECT = Path(__file__).resolve().parents[2]
 DEMO = PROJECT / "inventory" / "demo.py"
@@ -260,7 +260,6 @@ FP = {"relay-1": "A" * 40, "relay-3": "B" * 40}
 
 def remember_demo_family(folder: Path, family_id: str = "Q" * 43) -> None:
     """What a deploy leaves in the fleet folder: the fingerprints it saw and the family key's id."""
-    from exitkit import tor
 
     control.remember_fingerprints(folder, {("relay-1", "/var/lib/tor"): FP["relay-1"],
                                        ("relay-3", "/var/lib/tor"): FP["relay-3"],

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exitkit.maintenance.purge import PROTECTED_PATHS, check_purge_dirs, purge_command
 from exitkit.maintenance.schedule import (
     REFERENCE_DATE,
     RebootTime,
@@ -30,7 +31,6 @@ from exitkit.maintenance.schedule import (
     parse_time_of_day,
     reboot_schedule,
 )
-from exitkit.maintenance.purge import PROTECTED_PATHS, check_purge_dirs, purge_command
 
 DAY = 24 * 60
 ZONES = ("UTC", "Europe/Berlin", "Asia/Tokyo", "America/New_York")
@@ -311,8 +311,8 @@ def test_table_gives_utc_times_of_the_night_it_names():
 
 
 def test_the_coming_night_is_today_before_noon_and_tomorrow_after():
-    assert coming_night(datetime(2026, 11, 30, 4, 0, tzinfo=timezone.utc)) == date(2026, 11, 30)
-    assert coming_night(datetime(2026, 11, 30, 18, 0, tzinfo=timezone.utc)) == date(2026, 12, 1)
+    assert coming_night(datetime(2026, 11, 30, 4, 0, tzinfo=UTC)) == date(2026, 11, 30)
+    assert coming_night(datetime(2026, 11, 30, 18, 0, tzinfo=UTC)) == date(2026, 12, 1)
 
 
 def test_zones_with_different_summer_time_drift_apart():
