@@ -34,14 +34,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import jinja2
 import yaml
 
 from exitkit import checks
 from exitkit.policy import PolicySummary
 from exitkit.settings import JURISDICTIONS, NETWORKS, RelaySettings
+from exitkit.templating import render
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 TEXTS_DIR = Path(__file__).resolve().parent / "notice_texts"
 REFERENCE_LANGUAGE = "en"
 
@@ -509,23 +508,6 @@ def notice_context(
 # --------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1)
-def _environment(templates_dir: Path) -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir / "notice")),
-        autoescape=jinja2.select_autoescape(
-            enabled_extensions=("html", "html.j2"),
-            disabled_extensions=("txt", "txt.j2"),
-            default_for_string=True,
-            default=True,
-        ),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
 def render_notice(
     settings: RelaySettings,
     *,
@@ -539,8 +521,7 @@ def render_notice(
     context = notice_context(
         settings, policy_summary=policy_summary, address=address, hostname=hostname, reboot_time=reboot_time, lang=lang
     )
-    template = _environment(TEMPLATES_DIR).get_template("index.html.j2")
-    return template.render(page=context)
+    return render("notice/index.html.j2", page=context)
 
 
 def render_pages(
@@ -576,8 +557,8 @@ def render_security_txt(settings: RelaySettings, *, hostname: str, expires: date
     default = default_language(settings)
     languages = [default] + [code for code in available_languages() if code != default]
     english = _Texts(REFERENCE_LANGUAGE, _text_values(settings, address="", reboot_time=None))
-    template = _environment(TEMPLATES_DIR).get_template("security.txt.j2")
-    return template.render(
+    return render(
+        "notice/security.txt.j2",
         network=_one_line(english(f"networks.{settings.network}.name")),
         notice_url=f"http://{host}/" if host else "",
         contacts=[c for c in (mailto(_one_line(settings.abuse_email or "")), tel(settings.phone) if settings.phone else "") if c],
