@@ -131,4 +131,4 @@ def exit_policy_of(settings: RelaySettings) -> policy.ExitPolicy:
     own = [a for a in (settings.public_ipv4, settings.public_ipv6) if a]
     return policy.build_policy(settings.exit_policy, list(settings.exit_policy_rules),
                                ipv6_exit=settings.ipv6_exit, own_addresses=own,
-                               exit_relay=settings.exit_policy != "reject-all")
+                               exit_relay=policy.is_exit_preset(settings.exit_policy))

@@ -10,7 +10,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from exitkit.policy import ExitPolicy, render_torrc
+from exitkit.policy import ExitPolicy, is_exit_preset, render_torrc
 from exitkit.settings import RelaySettings
 from exitkit.templating import render
 
@@ -109,8 +109,16 @@ def families(host: str, own: list[TorInstance], fingerprints: dict[tuple[str, st
 
 
 def render_torrc_file(settings: RelaySettings, instance: TorInstance, policy: ExitPolicy, family: Family) -> str:
-    return render("tor/torrc.j2", s=settings, instance=instance, contact=contact_info(settings),
-                  policy_lines=render_torrc(policy).rstrip("\n"), family=family)
+    """One instance's torrc. Every choice is made here; templates/tor/torrc.j2 only lays out the values."""
+    return render(
+        "tor/torrc.j2", instance=instance, contact=contact_info(settings), family=family,
+        address_ipv4=settings.public_ipv4,
+        listen_ipv6=settings.public_ipv6 if settings.or_ipv6 else "",  # ORPort on IPv6 only when or_ipv6 says so
+        outbound_bind_address_exit=settings.outbound_bind_address_exit,
+        bandwidth_rate=settings.bandwidth_rate, bandwidth_burst=settings.bandwidth_burst,
+        test_network_off=settings.test_network_off,
+        exit_relay=1 if is_exit_preset(policy.preset) else 0,
+        policy_lines=render_torrc(policy).rstrip("\n"))
 
 
 # ------------------------------------------------------------------ families

@@ -40,6 +40,22 @@ def test_contact_info_follows_the_sharing_spec_unless_written_freely():
     assert tor.contact_info(settings(contact_info=free_text)) == free_text
 
 
+def torrc_of(**kw) -> str:
+    from exitkit.plan import exit_policy_of
+
+    relay = settings(**kw)
+    return tor.render_torrc_file(relay, tor.instances(relay)[0], exit_policy_of(relay), tor.Family())
+
+
+def test_the_torrc_says_what_the_library_decided():
+    """ExitRelay and the IPv6 ORPort are decided in exitkit (policy.is_exit_preset, or_ipv6), not in torrc.j2."""
+    assert "\nExitRelay 1\n" in torrc_of() and "\nExitRelay 0\n" in torrc_of(exit_policy="reject-all")
+    listening = torrc_of(public_ipv4="192.0.2.5", public_ipv6="2001:db8::5", or_ipv6=True)
+    assert "Address 192.0.2.5\nORPort 9001 IPv4Only\nAddress 2001:db8::5\nORPort [2001:db8::5]:9001\n" in listening
+    assert "2001:db8::5]:9001" not in torrc_of(public_ipv4="192.0.2.5", public_ipv6="2001:db8::5", or_ipv6=False)
+    assert "DisableNetwork 1" in torrc_of(test_network_off=True) and "DisableNetwork" not in torrc_of()
+
+
 def test_each_instance_declares_every_other_member_in_inventory_order():
     own = tor.instances(settings(tor_instances=2))
     prints = {("relay-3", "/var/lib/tor"): "C" * 40, ("relay-1", "/var/lib/tor"): "A" * 40,
