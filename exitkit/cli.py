@@ -158,6 +158,16 @@ def cmd_verify(args) -> int:
     return 0 if served and (clean or not args.strict) else 1
 
 
+def cmd_deploy_path(args) -> int:
+    """The installed kit's deploy file, so a fleet repository needs no checkout: pyinfra takes only a file path."""
+    from pathlib import Path
+
+    import deploys
+
+    print(Path(deploys.__file__).resolve().parent / "exit.py")
+    return 0
+
+
 def cmd_settings_table(args) -> int:
     sys.stdout.write(settings.settings_table())
     return 0
@@ -198,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     p.add_argument("--strict", action="store_true", help="also fail when any address needs reverse-DNS action")
     p.set_defaults(func=cmd_verify)
+    p = sub.add_parser("deploy-path", help="the kit's deploy file, for: pyinfra INVENTORY $(exitkit deploy-path)")
+    p.set_defaults(func=cmd_deploy_path)
     p = sub.add_parser("settings-table", help="print the README's settings table")
     p.set_defaults(func=cmd_settings_table)
     args = parser.parse_args(argv)
