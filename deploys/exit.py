@@ -1,6 +1,7 @@
 """Converge one exit relay. Each line is one concern; see deploys/<concern>.py.
 
-    pyinfra inventory/<fleet>.py deploys/exit.py
+    pyinfra inventory/<fleet>.py deploys/exit.py                 # from a checkout of the kit
+    pyinfra inventory/<fleet>.py $(exitkit deploy-path)          # with the kit installed (pip)
 """
 
 from deploys import base, maintenance, notice, policy, resolver, reverse_dns, summary, tor
