@@ -160,11 +160,14 @@ def cmd_verify(args) -> int:
 
 def cmd_deploy_path(args) -> int:
     """The installed kit's deploy file, so a fleet repository needs no checkout: pyinfra takes only a file path."""
+    from importlib.util import find_spec
     from pathlib import Path
 
-    import deploys
-
-    print(Path(deploys.__file__).resolve().parent / "exit.py")
+    spec = find_spec("deploys")  # located, not imported: the library never runs the pyinfra side
+    if spec is None or not spec.origin:
+        print("exitkit: the kit's deploys package is not installed beside exitkit", file=sys.stderr)
+        return 2
+    print(Path(spec.origin).resolve().parent / "exit.py")
     return 0
 
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("exitkit", "deploys")
 RUN_TIME_ONLY = ("pyinfra", "gevent")  # the deploy side's libraries
