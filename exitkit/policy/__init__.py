@@ -1,4 +1,76 @@
-"""The exit policy package; everything is in exitkit.policy.rules for now (split next)."""
+"""One exit policy, written once by the operator, with one meaning, rendered four ways.
 
-from exitkit.policy.rules import *  # noqa: F401,F403
-from exitkit.policy.rules import __all__  # noqa: F401
+The operator picks a preset and may add accept/reject entries in tor's syntax.
+``build_policy`` validates them and returns an ``ExitPolicy`` whose ``allows``
+method *is* the meaning of the policy: tor's first-match semantics over the
+effective rules, and reject when nothing matches. Every renderer (torrc, Nym's
+exit-policy file, nftables, the notice-page summary) is derived from the same
+effective rules, and the unit tests read each rendering back with an
+independent interpreter and compare it with ``allows``.
+
+The modules, each importing only the ones above it:
+
+- ``rules``: ``Rule``, ``PolicyError``, ``PolicySection``, the types, the
+  always-rejected ranges, and ``parse_rule`` (the operator's entries);
+- ``geometry``: address x port box arithmetic over rules (what an earlier
+  rule leaves a later one to decide);
+- ``presets``: the presets, ``ExitPolicy`` (the effective order of the rules),
+  ``accepts_anything`` and ``build_policy`` with its checks of the entries;
+- ``render``: ``render_torrc``, ``render_nym``, ``render_nftables``,
+  ``policy_id`` and ``summarise``/``PolicySummary``.
+
+Import from ``exitkit.policy``; the modules are an internal layout.
+Pure logic: no host access, no I/O, no network.
+"""
+
+from exitkit.policy.presets import (
+    PRESETS,
+    TOR_DEFAULT_REJECTED_PORTS,
+    TOR_REDUCED_ACCEPTED_PORTS,
+    ExitPolicy,
+    accepts_anything,
+    build_policy,
+)
+from exitkit.policy.render import (
+    SERVICE_NAMES,
+    PolicySummary,
+    policy_id,
+    render_nftables,
+    render_nym,
+    render_torrc,
+    summarise,
+)
+from exitkit.policy.rules import (
+    ALL_PORTS,
+    ALWAYS_REJECTED,
+    EXTRA_REJECTED_NETS,
+    TOR_PRIVATE_NETS,
+    PolicyError,
+    PolicySection,
+    Rule,
+    parse_rule,
+)
+
+__all__ = [
+    "ALL_PORTS",
+    "ALWAYS_REJECTED",
+    "EXTRA_REJECTED_NETS",
+    "ExitPolicy",
+    "PRESETS",
+    "PolicyError",
+    "PolicySection",
+    "PolicySummary",
+    "Rule",
+    "SERVICE_NAMES",
+    "TOR_DEFAULT_REJECTED_PORTS",
+    "TOR_PRIVATE_NETS",
+    "TOR_REDUCED_ACCEPTED_PORTS",
+    "accepts_anything",
+    "build_policy",
+    "parse_rule",
+    "policy_id",
+    "render_nftables",
+    "render_nym",
+    "render_torrc",
+    "summarise",
+]
