@@ -30,6 +30,7 @@ from exitkit.policy.presets import (
     ExitPolicy,
     accepts_anything,
     build_policy,
+    is_exit_preset,
 )
 from exitkit.policy.render import (
     SERVICE_NAMES,
@@ -67,6 +68,7 @@ __all__ = [
     "TOR_REDUCED_ACCEPTED_PORTS",
     "accepts_anything",
     "build_policy",
+    "is_exit_preset",
     "parse_rule",
     "policy_id",
     "render_nftables",

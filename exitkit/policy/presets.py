@@ -74,6 +74,12 @@ PRESETS: dict[str, tuple[Rule, ...]] = {
 }
 
 
+def is_exit_preset(preset: str) -> bool:
+    """Whether a relay with this preset is an exit: every preset but reject-all. The one place that says so,
+    for the policy's own checks (exit_relay) and tor's ExitRelay line alike."""
+    return preset != "reject-all"
+
+
 def _check_preset(preset: Any) -> str:
     if isinstance(preset, str) and preset in PRESETS:
         return preset
