@@ -55,7 +55,8 @@ def scheduled_reboot():
     if not reboot_scheduled(s, plan.reboot):
         timer = files.file(name="No scheduled reboot timer", path=REBOOT_TIMER, present=False)
         service = files.file(name="No scheduled reboot service", path=REBOOT_SERVICE, present=False)
-        systemd.daemon_reload(name="Reload systemd without the reboot units", _if=[service.did_change, timer.did_change])
+        systemd.daemon_reload(name="Reload systemd without the reboot units",
+                              _if=[service.did_change, timer.did_change])
         return
     service = write_config(wanted[REBOOT_SERVICE], name="Reboot service")
     timer = write_config(wanted[REBOOT_TIMER], name="Reboot timer at the fleet schedule's time")

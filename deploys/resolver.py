@@ -12,7 +12,8 @@ from deploys.ops import write_config
 from exitkit.configfile import by_path
 from exitkit.resolver import DHCLIENT_HOOK, RESOLV_CONF, UNBOUND_CONF, resolver_files
 
-UNIT_STATE = "systemctl is-enabled unbound.service 2>/dev/null; systemctl is-active systemd-resolved.service 2>/dev/null; true"
+UNIT_STATE = ("systemctl is-enabled unbound.service 2>/dev/null; "
+              "systemctl is-active systemd-resolved.service 2>/dev/null; true")
 
 
 @deploy("Local validating resolver")

@@ -49,10 +49,13 @@ class FleetSummary(BaseStateCallback):
         self.printed = False
 
     # --- pyinfra callbacks (called as handler.method(state, ...))
-    def host_connect_error(self, state: State, host: Host, error) -> None:
+    # pyinfra types these as staticmethods, but State.trigger_callbacks calls them on the handler
+    # instance (getattr(handler, name)(state, ...)), so methods that keep what they saw on self work;
+    # hence the override ignores.
+    def host_connect_error(self, state: State, host: Host, error) -> None:  # type: ignore[override]
         self.connect_errors[host.name] = one_line(error.args[0] if getattr(error, "args", None) else error)
 
-    def host_disconnect(self, state: State, host: Host) -> None:
+    def host_disconnect(self, state: State, host: Host) -> None:  # type: ignore[override]
         if host in state.activated_hosts:
             self.disconnected.add(host)
         if state.activated_hosts and self.disconnected >= state.activated_hosts:

@@ -25,7 +25,8 @@ IDENTITY_KEYS = ("secret_id_key", "ed25519_master_id_secret_key", "ed25519_maste
 class TorRelayState(FactBase):
     """Fingerprints, the torrc each running instance started with, and tor@default's unit state."""
 
-    command = tor.STATE_COMMAND
+    def command(self) -> str:
+        return tor.STATE_COMMAND
 
     def process(self, output):
         return tor.parse_tor_state(list(output))
@@ -85,7 +86,8 @@ def tor_relay():
         write_config(wanted[instance.torrc], name=f"torrc of {instance.service}, checked by tor --verify-config first")
 
     if current.default_unit == "masked" or current.default_unit == "":
-        server.shell(name="Let tor start now that its torrc is checked", commands=["systemctl unmask tor@default.service"])
+        server.shell(name="Let tor start now that its torrc is checked",
+                     commands=["systemctl unmask tor@default.service"])
     # tor.service brings up tor@default at boot (Debian's generator); other instances are enabled themselves
     systemd.service(name="tor enabled at boot", service="tor.service", enabled=True)
     for instance in instances:
@@ -158,8 +160,12 @@ def _fingerprints_now(name: str) -> dict[str, str]:
         result = _READ_AT_RUN_TIME[name] = AsyncResult()
         member = state.inventory.get_host(name)
         try:
-            ok, output = member.run_shell_command(tor.STATE_COMMAND) if member.connected else (False, None)
-            result.set(tor.parse_tor_state(output.stdout_lines).fingerprints if ok else {})
+            fingerprints: dict[str, str] = {}
+            if member.connected:
+                ok, output = member.run_shell_command(tor.STATE_COMMAND)
+                if ok:
+                    fingerprints = tor.parse_tor_state(output.stdout_lines).fingerprints
+            result.set(fingerprints)
         except Exception as error:  # noqa: BLE001  (the relays waiting for it must not wait forever)
             result.set_exception(error)
     return _READ_AT_RUN_TIME[name].get()
@@ -189,7 +195,8 @@ def _torproject_repository(s: RelaySettings, sources: ConfigFile) -> None:
     apt.packages(name="Tools to check the Tor Project's signing key", packages=["gpg", "ca-certificates"],
                  no_recommends=True)
     server.shell(name="Tor Project signing key, checked against the pinned fingerprint", commands=[
-        f"test -s {TORPROJECT_KEYRING} && gpg --show-keys --with-colons {TORPROJECT_KEYRING} | grep -q '^fpr:.*:{fingerprint}:$' "
+        f"test -s {TORPROJECT_KEYRING} && gpg --show-keys --with-colons {TORPROJECT_KEYRING} "
+        f"| grep -q '^fpr:.*:{fingerprint}:$' "
         f"|| {{ tmp=$(mktemp) && python3 -c 'import urllib.request,sys; sys.stdout.buffer.write(urllib.request.urlopen("
         f"\"https://deb.torproject.org/torproject.org/{fingerprint}.asc\").read())' > $tmp "
         f"&& gpg --show-keys --with-colons $tmp | grep -q '^fpr:.*:{fingerprint}:$' "

@@ -57,8 +57,8 @@ def cmd_policy(args) -> int:
         try:
             allowed = policy.allows(address, int(port))
         except ValueError:
-            print(f"exitkit: expected ADDRESS:PORT such as 198.51.100.7:443 or [2001:db8::1]:443, got {args.exits_to!r}",
-                  file=sys.stderr)
+            print("exitkit: expected ADDRESS:PORT such as 198.51.100.7:443 or [2001:db8::1]:443, "
+                  f"got {args.exits_to!r}", file=sys.stderr)
             return 2
         rule = policy.deciding_rule(address, int(port))
         verdict = "EXITS" if allowed else "does NOT exit"
@@ -177,7 +177,8 @@ def cmd_settings_table(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="exitkit", description="Look at an exit relay fleet without changing any host.")
+    parser = argparse.ArgumentParser(prog="exitkit",
+                                     description="Look at an exit relay fleet without changing any host.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("check", help="validate every setting of every relay")
     p.add_argument("inventory")

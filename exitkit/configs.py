@@ -109,7 +109,8 @@ def relay_files(settings: RelaySettings, plan: RelayPlan, now: datetime | None =
     return files
 
 
-def fleet_files(fleet: Fleet, plans: Mapping[str, RelayPlan], fleet_dir: Path, now: datetime | None = None) -> dict[str, list[ConfigFile]]:
+def fleet_files(fleet: Fleet, plans: Mapping[str, RelayPlan], fleet_dir: Path,
+                now: datetime | None = None) -> dict[str, list[ConfigFile]]:
     """Relay -> every file the kit writes on it, without contacting a host (``exitkit render``).
 
     Tor families come from what the last deploy saw on the relays (the fingerprint
@@ -155,7 +156,7 @@ def write_tree(out: Path, relay: str, files: list[ConfigFile]) -> Path:
     for file in files:
         target = root / file.path.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(file.content.encode("utf-8"))
+        target.write_bytes(file.content.encode("utf-8") if isinstance(file.content, str) else file.content)
         target.chmod(int(file.mode, 8))
     manifest[relay] = [{"path": f.path, "mode": f.mode, "check": f.check} for f in files]
     out.mkdir(parents=True, exist_ok=True)

@@ -38,7 +38,8 @@ def read_yaml(path: Path, errors: list[SettingsError]) -> Any:
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f"line {mark.line + 1}" if mark else "the file"
-        errors.append(SettingsError(shown_path(path), line, None, str(getattr(error, "problem", error)), "expected valid YAML"))
+        errors.append(SettingsError(shown_path(path), line, None, str(getattr(error, "problem", error)),
+                                    "expected valid YAML"))
     except OSError as error:
         errors.append(SettingsError(shown_path(path), "the file", None, error.strerror, "expected a readable file"))
     return None
@@ -106,7 +107,8 @@ def load_fleet(inventory: str | Path, cwd: Path | None = None) -> Fleet:
     shown = shown_path(yml)
     raw = read_yaml(yml, errors) if yml.exists() else None
     if not yml.exists():
-        errors.append(SettingsError(shown, "the fleet", None, NOT_SET, "expected this file listing groups and their hosts"))
+        errors.append(SettingsError(shown, "the fleet", None, NOT_SET,
+                                    "expected this file listing groups and their hosts"))
     group_files = load_group_files(group_data_dirs(inventory, cwd), errors)
 
     # inventory: group -> host -> settings
@@ -119,14 +121,17 @@ def load_fleet(inventory: str | Path, cwd: Path | None = None) -> Fleet:
         if hosts is None:
             continue
         if not isinstance(hosts, dict):
-            errors.append(SettingsError(shown, f"group '{group}'", None, hosts, "expected a mapping of host name -> its settings"))
+            errors.append(SettingsError(shown, f"group '{group}'", None, hosts,
+                                        "expected a mapping of host name -> its settings"))
             continue
         for host, data in hosts.items():
             host = str(host)
             host_groups.setdefault(str(host), []).append(str(group))
             values = check_values(data, shown, f"host '{host}'", errors)
             if data and host in host_values and host_values[host]:
-                errors.append(SettingsError(shown, f"host '{host}'", None, group, "expected the host's settings under one group only; list it without settings in the others"))
+                errors.append(SettingsError(shown, f"host '{host}'", None, group,
+                                            "expected the host's settings under one group only; "
+                                            "list it without settings in the others"))
             if values or host not in host_values:
                 host_values[str(host)] = values
 
@@ -138,8 +143,12 @@ def load_fleet(inventory: str | Path, cwd: Path | None = None) -> Fleet:
         for layer, group in enumerate(all_groups):
             values, file = group_files.get(group, ({}, ""))
             for key, value in values.items():
-                if layer >= 2 and key in merged and sources[key][1].startswith("group") and sources[key][1] not in ("group 'all'", f"group '{fleet_name}'") and merged[key] != value:
-                    errors.append(SettingsError(file, f"group '{group}'", key, value, f"expected no conflict: host '{host}' is also in {sources[key][1]} ({sources[key][0]}) which sets {merged[key]!r}; set it on the host instead"))
+                if (layer >= 2 and key in merged and sources[key][1].startswith("group")
+                        and sources[key][1] not in ("group 'all'", f"group '{fleet_name}'") and merged[key] != value):
+                    errors.append(SettingsError(
+                        file, f"group '{group}'", key, value,
+                        f"expected no conflict: host '{host}' is also in {sources[key][1]} ({sources[key][0]}) "
+                        f"which sets {merged[key]!r}; set it on the host instead"))
                 merged[key] = value
                 sources[key] = (file, f"group '{group}'")
         for key, value in host_values.get(host, {}).items():

@@ -99,7 +99,8 @@ def load_texts(lang: str) -> dict:
         raise ValueError(f"expected a language code such as en, not {lang!r}")
     path = TEXTS_DIR / f"{lang}.yml"
     if not path.is_file():
-        raise ValueError(f"no texts for language {lang!r}: expected {path} (available: {', '.join(available_languages())})")
+        raise ValueError(f"no texts for language {lang!r}: expected {path} "
+                         f"(available: {', '.join(available_languages())})")
     return copy.deepcopy(_read_texts(path, path.stat().st_mtime_ns))
 
 
@@ -533,8 +534,11 @@ def render_pages(
     reboot_time: str | None,
 ) -> dict[str, str]:
     """File name -> HTML: index.html in the default language, index.<code>.html for every language."""
-    args = dict(policy_summary=policy_summary, address=address, hostname=hostname, reboot_time=reboot_time)
-    pages = {f"index.{code}.html": render_notice(settings, lang=code, **args) for code in available_languages()}
+    pages = {
+        f"index.{code}.html": render_notice(settings, policy_summary=policy_summary, address=address, hostname=hostname,
+                                            reboot_time=reboot_time, lang=code)
+        for code in available_languages()
+    }
     return {"index.html": pages[f"index.{default_language(settings)}.html"], **pages}
 
 
@@ -561,7 +565,8 @@ def render_security_txt(settings: RelaySettings, *, hostname: str, expires: date
         "notice/security.txt.j2",
         network=_one_line(english(f"networks.{settings.network}.name")),
         notice_url=f"http://{host}/" if host else "",
-        contacts=[c for c in (mailto(_one_line(settings.abuse_email or "")), tel(settings.phone) if settings.phone else "") if c],
+        contacts=[c for c in (mailto(_one_line(settings.abuse_email or "")),
+                              tel(settings.phone) if settings.phone else "") if c],
         expires=_utc_text(expires),
         languages=languages,
         canonical=f"http://{host}{SECURITY_TXT_PATH}" if host else "",

@@ -51,7 +51,7 @@ def notice_url(settings: RelaySettings, hostname: str = "") -> str:
 
 def _first_difference(served: str, expected: str) -> str:
     served_lines, expected_lines = served.splitlines(), expected.splitlines()
-    for number, (got, want) in enumerate(zip(served_lines, expected_lines), start=1):
+    for number, (got, want) in enumerate(zip(served_lines, expected_lines, strict=False), start=1):
         if got != want:
             return f"line {number} is {got!r}, expected {want!r}"
     if len(served_lines) != len(expected_lines):

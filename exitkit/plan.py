@@ -61,7 +61,8 @@ def plan_fleet(fleet: Fleet, fleet_dir: Path | None = None) -> dict[str, RelayPl
             errors.append(relay_error(relay, key, getattr(s, key), str(error)))
             continue
         if hostname and names.setdefault(hostname, relay.name) != relay.name:
-            errors.append(relay_error(relay, key, hostname, f"expected a name unique in the fleet; host '{names[hostname]}' has it too"))
+            errors.append(relay_error(relay, key, hostname,
+                                      f"expected a name unique in the fleet; host '{names[hostname]}' has it too"))
         plans[relay.name] = hostname, index
         try:
             exit_policy_of(s)
@@ -102,7 +103,9 @@ def restart_batch(fleet: Fleet) -> int:
 
 def _one_resolver(fleet: Fleet) -> list[SettingsError]:
     """The reverse-DNS check looks at the whole fleet from one place, so it asks one resolver."""
-    first = fleet.relays[0] if fleet.relays else None
+    if not fleet.relays:
+        return []
+    first = fleet.relays[0]
     return [relay_error(relay, "dns_check_resolver", relay.settings.dns_check_resolver,
                    f"expected one resolver for the whole fleet; host '{first.name}' has "
                    f"{first.settings.dns_check_resolver!r} (set it in group_data/all.yml)")
@@ -111,7 +114,8 @@ def _one_resolver(fleet: Fleet) -> list[SettingsError]:
 
 def schedule_inputs(fleet: Fleet) -> list[schedule.RelayToSchedule]:
     return [schedule.RelayToSchedule(
-        name=relay.name, group=relay.groups[-1], family="", window=schedule.RebootWindow.parse(relay.settings.reboot_window),
+        name=relay.name, group=relay.groups[-1], family="",
+        window=schedule.RebootWindow.parse(relay.settings.reboot_window),
         timezone=relay.settings.timezone, max_at_once=relay.settings.reboot_max_at_once,
         slot_minutes=relay.settings.reboot_slot_minutes)
         for relay in fleet.relays if relay.settings.reboot != "never"]
@@ -123,7 +127,8 @@ def reboot_times(fleet: Fleet) -> dict[str, schedule.RebootTime]:
         return schedule.reboot_schedule(schedule_inputs(fleet))
     except schedule.ScheduleError as error:
         relay = next(r for r in fleet.relays if r.settings.reboot != "never")
-        raise FleetInvalid([relay_error(relay, "reboot_window", relay.settings.reboot_window, f"expected a window that holds the fleet: {error}")]) from None
+        raise FleetInvalid([relay_error(relay, "reboot_window", relay.settings.reboot_window,
+                                        f"expected a window that holds the fleet: {error}")]) from None
 
 
 def exit_policy_of(settings: RelaySettings) -> policy.ExitPolicy:

@@ -57,6 +57,8 @@ def make_resolver(address: str = "", timeout: float = 2.0) -> dns.resolver.Resol
     if address:
         resolver_address(address)  # raises ValueError("expected ...") for a bad value
         match = re.fullmatch(r"\[(.+)\](?::(\d+))?|([^:]+):(\d+)|(.+)", address)
+        if match is None:  # not reached: resolver_address accepted it
+            raise ValueError("expected a resolver address such as 127.0.0.1, 127.0.0.1:5353 or [::1]:53")
         host = match.group(1) or match.group(3) or match.group(5)
         port = match.group(2) or match.group(4)
         resolver = dns.resolver.Resolver(configure=False)
@@ -297,7 +299,7 @@ def table(report: Report) -> str:
     rows += [(a.relay, a.address, a.expected or "-", a.current or "-", "yes" if a.forward_confirmed else "no",
               a.verdict) for a in report.addresses]
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     todo = [a for a in report.addresses if not a.clean]
     if todo:
         lines += ["", "To do:"] + [f"  {a.relay} {a.address}: {action}" for a in todo for action in a.actions]

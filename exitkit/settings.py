@@ -110,7 +110,8 @@ class RelaySettings:
     def from_data(cls, data: dict[str, Any]) -> RelaySettings:
         """Build from already validated data (host.data in a deploy); unknown keys are ignored."""
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known})
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
+        return cls(**values)
 
 
 SETTINGS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(RelaySettings)}

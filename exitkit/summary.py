@@ -139,10 +139,10 @@ def format_summary(outcomes: Iterable[RelayOutcome]) -> str:
     room = max(WIDTH - fixed, 0)
 
     def line(marker: str, cells: Sequence[str], last: str) -> str:
-        return (marker + GAP.join(c.ljust(w) for c, w in zip(cells, widths)) + GAP + last).rstrip()
+        return (marker + GAP.join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + GAP + last).rstrip()
 
     out = [HEADER, line("  ", head, "changes")]
-    for o, cells in zip(outcomes, rows):
+    for o, cells in zip(outcomes, rows, strict=True):
         out.append(line("! " if o.needs_attention else "  ", cells, changes_text(o, room)))
         out += attention_lines(o)
     out.append(verdict(outcomes))

@@ -243,7 +243,9 @@ def _worst_overfull_span(runs: list[_Run], at_once: int, slot_count: int) -> _Ov
 
     def consider(span: _Overfull) -> None:
         nonlocal worst
-        if span.excess > 0 and (worst is None or (-span.excess, span.length, span.first) < (-worst.excess, worst.length, worst.first)):
+        if span.excess > 0 and (
+            worst is None or (-span.excess, span.length, span.first) < (-worst.excess, worst.length, worst.first)
+        ):
             worst = span
 
     for index, run in enumerate(runs):
@@ -281,7 +283,8 @@ def _interleaved(members: list[int], relays: list[RelayToSchedule]) -> list[int]
     while remaining:
         previous = relays[ordered[-1]] if ordered else None
 
-        def preference(position: int) -> tuple:
+        def preference(position: int, previous: RelayToSchedule | None = previous) -> tuple:
+            # previous bound here: min() below calls this within the same pass of the loop
             relay = relays[remaining[position]]
             return (
                 previous is not None and _family_key(relay) == _family_key(previous),
@@ -302,8 +305,9 @@ def _assign_slots(relays: list[RelayToSchedule], runs: list[_Run], at_once: int,
     """Give each relay a slot of its run: spread over the window, families and groups apart.
 
     Greedy placement first (most constrained relays first, each near its ideal
-    evenly spread position, away from slots that later relays need), then augmenting paths for any relay left over, which
-    always succeed when `_worst_overfull_span` found nothing.
+    evenly spread position, away from slots that later relays need), then
+    augmenting paths for any relay left over, which always succeed when
+    `_worst_overfull_span` found nothing.
     """
     classes: dict[_Run, list[int]] = {}
     for index, run in enumerate(runs):
@@ -464,7 +468,7 @@ def reboot_schedule(relays: list[RelayToSchedule]) -> dict[str, RebootTime]:
     if not relays:
         return {}
     ordered = sorted(relays, key=lambda relay: relay.name)
-    for before, after in zip(ordered, ordered[1:]):
+    for before, after in zip(ordered, ordered[1:], strict=False):
         if before.name == after.name:
             raise ValueError(f"expected unique relay names; {after.name} appears twice")
     at_once = fleet_max_at_once(ordered)
@@ -473,10 +477,11 @@ def reboot_schedule(relays: list[RelayToSchedule]) -> dict[str, RebootTime]:
     windows = []
     for relay in ordered:
         offset = utc_offset_minutes(relay.timezone)
-        windows.append(_UtcWindow((_minute_of_day(relay.window.start) - offset) % MINUTES_PER_DAY, relay.window.minutes, offset))
+        utc_start = (_minute_of_day(relay.window.start) - offset) % MINUTES_PER_DAY
+        windows.append(_UtcWindow(utc_start, relay.window.minutes, offset))
     facts = _Facts(ordered, at_once, slot)
 
-    for relay, window in zip(ordered, windows):
+    for relay, window in zip(ordered, windows, strict=True):
         if window.minutes < slot:
             raise ScheduleError(
                 f"{relay.name} cannot reboot between {relay.window.start:%H:%M} and {relay.window.end:%H:%M}: "
@@ -484,13 +489,13 @@ def reboot_schedule(relays: list[RelayToSchedule]) -> dict[str, RebootTime]:
                 "Widen reboot_window or shorten reboot_slot_minutes."
             )
 
-    failures = []
+    failures: list[tuple[int, int, int, _Overfull]] = []
     for anchor, runs in _ranked_anchors(windows, slot, slot_count):
         overfull = _worst_overfull_span(runs, at_once, slot_count)
         if overfull is None:
             slots = _assign_slots(ordered, runs, at_once, slot_count)
             schedule = {}
-            for relay, window, grid_slot in zip(ordered, windows, slots):
+            for relay, window, grid_slot in zip(ordered, windows, slots, strict=True):
                 utc_minute = (anchor + grid_slot * slot) % MINUTES_PER_DAY
                 schedule[relay.name] = RebootTime(
                     relay.name, _time_at(utc_minute + window.offset), relay.timezone, _time_at(utc_minute)
@@ -539,10 +544,11 @@ def format_schedule_table(schedule: dict[str, RebootTime], relays: list[RelayToS
         if relay is None:
             raise ValueError(f"expected the relays the schedule was made from; {name} is not among them")
         rows.append(
-            (name, relay.group or "-", relay.family or "-", f"{reboot.local_time:%H:%M}", reboot.timezone, f"{utc_time_on(reboot, on):%H:%M}")
+            (name, relay.group or "-", relay.family or "-", f"{reboot.local_time:%H:%M}", reboot.timezone,
+             f"{utc_time_on(reboot, on):%H:%M}")
         )
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.append(f"UTC times are for the night of {on:%d %B %Y}; where clocks change, they move by an hour "
                  "for part of the year.")
     return "\n".join(lines)

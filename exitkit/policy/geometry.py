@@ -10,7 +10,6 @@ from collections.abc import Iterable
 
 from exitkit.policy.rules import Rule
 
-
 # --------------------------------------------------------------------------
 # Region arithmetic: which (address, port) pairs a rule can still decide.
 # A region is a list of boxes (version, first address, last address, lo, hi)

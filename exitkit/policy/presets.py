@@ -32,7 +32,6 @@ from exitkit.policy.rules import (
     parse_rule,
 )
 
-
 # --------------------------------------------------------------------------
 # Presets.
 # --------------------------------------------------------------------------
@@ -217,7 +216,8 @@ def build_policy(
     parsed = tuple(parse_rule(entry, index=i) for i, entry in enumerate(entries))
     if isinstance(own_addresses, str):
         own_addresses = [own_addresses]
-    policy = ExitPolicy(preset, parsed, bool(ipv6_exit), tuple(own_addresses))
+    own = tuple(_own_address(value) for value in own_addresses)  # as ExitPolicy would convert them, same errors
+    policy = ExitPolicy(preset, parsed, bool(ipv6_exit), own)
     _check_operator_accepts(policy, entries)
     _check_exit(policy, exit_relay)
     return policy

@@ -15,10 +15,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal, NamedTuple, Union
+from typing import Any, Literal, NamedTuple
 
-IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
-IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Action = Literal["accept", "reject"]
 Family = Literal[4, 6]
 PortRange = tuple[int, int]
@@ -65,7 +65,7 @@ class PolicyError(ValueError):
         problem = f"{self.problem}; " if self.problem else ""
         return f"{where}{self.value!r}: {problem}expected {self.expected}"
 
-    def at(self, index: int) -> "PolicyError":
+    def at(self, index: int) -> PolicyError:
         """The same error, placed at an entry of the operator's list."""
         return PolicyError(self.value, self.expected, index=index, problem=self.problem, subject=self.subject)
 
@@ -324,7 +324,7 @@ def _split_target(target: str, value: str) -> tuple[IPNetwork | None, Family | N
             raise PolicyError(value, f"{_EXPECT_ADDRESS}, or * (any), *4 (any IPv4), *6 (any IPv6)")
         if not colon:
             raise PolicyError(value, _EXPECT_TARGET, problem="no port after the address")
-        return None, {"*": None, "*4": 4, "*6": 6}[head], ports_text  # type: ignore[return-value]
+        return None, {"*": None, "*4": 4, "*6": 6}[head], ports_text
     if target.startswith("["):
         match = re.fullmatch(r"\[([^\]]*)\](?:/([^:]*))?(?::(.*))?", target)
         if not match:
@@ -375,8 +375,8 @@ def _is_address(text: str) -> bool:
 
 def _wildcard_or(net: IPNetwork, ports_text: str) -> tuple[IPNetwork | None, Family | None, str]:
     if net.prefixlen == 0:
-        return None, net.version, ports_text  # type: ignore[return-value]
-    return net, net.version, ports_text  # type: ignore[return-value]
+        return None, net.version, ports_text
+    return net, net.version, ports_text
 
 
 def _parse_network(address: str, prefix: str | None, value: str, version: int | None = None) -> IPNetwork:

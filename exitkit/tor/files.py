@@ -14,7 +14,8 @@ TORPROJECT_KEYRING = "/usr/share/keyrings/deb.torproject.org-keyring.gpg"
 TORPROJECT_SOURCES = "/etc/apt/sources.list.d/tor.list"
 
 
-def tor_files(settings: RelaySettings, policy: ExitPolicy, families: Mapping[str, Family] | None = None) -> list[ConfigFile]:
+def tor_files(settings: RelaySettings, policy: ExitPolicy,
+              families: Mapping[str, Family] | None = None) -> list[ConfigFile]:
     """A torrc per tor instance (checked by tor --verify-config) and the hook that notes which one runs.
 
     ``families`` (instance name -> tor.Family) comes from the relays' fingerprints

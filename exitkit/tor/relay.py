@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from exitkit.policy import ExitPolicy, is_exit_preset, render_torrc
@@ -97,7 +98,7 @@ class Family:
     family_id: str = ""
 
 
-def families(host: str, own: list[TorInstance], fingerprints: dict[tuple[str, str], str], members: list[str],
+def families(host: str, own: list[TorInstance], fingerprints: dict[tuple[str, str], str], members: Sequence[str],
              family_id: str) -> dict[str, Family]:
     """Instance name -> what it declares: every other member instance's fingerprint, in inventory order.
 

@@ -70,7 +70,8 @@ def test_every_demo_relay_renders_every_concern(demo):
             "/etc/systemd/system/exitkit-reboot.timer",
             "/etc/unbound/unbound.conf.d/exitkit.conf", "/etc/resolv.conf",
             "/etc/dhcp/dhclient-enter-hooks.d/exitkit-keep-resolv-conf", "/etc/hostname", "/etc/hosts",
-        } | ({"/etc/tor/torrc", "/usr/local/sbin/exitkit-tor-applied", "/etc/systemd/system/tor@.service.d/exitkit.conf"}
+        } | ({"/etc/tor/torrc", "/usr/local/sbin/exitkit-tor-applied",
+              "/etc/systemd/system/tor@.service.d/exitkit.conf"}
              if relay.settings.network == "tor" else set()), relay.name
         assert {path: f.check for path, f in files.items() if f.check and "tor" not in path} == {
             "/etc/unbound/unbound.conf.d/exitkit.conf": "unbound-checkconf {path} >/dev/null",
@@ -198,7 +199,8 @@ def test_valid_settings_always_render(raw):
     by_path = configs.by_path(files)
     assert f"server.port          = {values['http_port']}\n" in by_path[configs.LIGHTTPD_CONF].content
     assert (REBOOT_TIMER in by_path) == (values["reboot"] != "never")
-    assert f"MaxRetentionSec={values['log_lifetime_hours'] * 30}min" in by_path["/etc/systemd/journald.conf.d/exitkit.conf"].content
+    journald = by_path["/etc/systemd/journald.conf.d/exitkit.conf"].content
+    assert f"MaxRetentionSec={values['log_lifetime_hours'] * 30}min" in journald
 
 
 # ------------------------------------------------------------------ the command
@@ -234,7 +236,8 @@ def test_render_refuses_invalid_settings_before_writing(tmp_path):
     (tmp_path / "inventory" / "bad.yml").write_text("exits:\n  r1:\n    nickname: bad1\n    http_port: 99999\n")
     result = exitkit("render", "inventory/bad.py", "--out", "out", cwd=tmp_path)
     assert result.returncode == 2
-    assert "exitkit: the fleet settings are not valid; no host was contacted." in result.stderr and "http_port" in result.stderr
+    assert "exitkit: the fleet settings are not valid; no host was contacted." in result.stderr
+    assert "http_port" in result.stderr
     assert not (tmp_path / "out").exists()
 
 

@@ -91,10 +91,13 @@ def test_family_key_is_tor_s_format_and_made_once(tmp_path):
 
 def test_fingerprints_are_remembered_per_relay_and_read_back_for_current_instances(tmp_path):
     assert control.known_fingerprints(tmp_path) == {} and control.known_family_id(tmp_path, "fleet") == ""
-    control.remember_fingerprints(tmp_path, {("r1", "/var/lib/tor"): "A" * 40, ("r1", "/var/lib/tor-instances/i2"): "B" * 40})
+    control.remember_fingerprints(tmp_path, {("r1", "/var/lib/tor"): "A" * 40,
+                                             ("r1", "/var/lib/tor-instances/i2"): "B" * 40})
     control.remember_fingerprints(tmp_path, {("r2", "/var/lib/tor"): "C" * 40})  # adds, forgets nothing
-    assert control.known_fingerprints(tmp_path) == {"r1": {"/var/lib/tor": "A" * 40, "/var/lib/tor-instances/i2": "B" * 40},
-                                                "r2": {"/var/lib/tor": "C" * 40}}
+    assert control.known_fingerprints(tmp_path) == {
+        "r1": {"/var/lib/tor": "A" * 40, "/var/lib/tor-instances/i2": "B" * 40},
+        "r2": {"/var/lib/tor": "C" * 40},
+    }
     assert control.remembered(tmp_path, "r1", settings()) == {("r1", "/var/lib/tor"): "A" * 40}
     assert len(control.remembered(tmp_path, "r1", settings(tor_instances=2))) == 2
     assert control.remembered(tmp_path, "r9", settings()) == {}

@@ -22,7 +22,8 @@ SOURCES = ("pyproject.toml", "README.md", "exitkit", "deploys", "templates")
 
 def run(*command, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     done = subprocess.run([str(c) for c in command], cwd=cwd, env=env, text=True, capture_output=True)
-    assert done.returncode == 0, f"{' '.join(map(str, command))} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    assert done.returncode == 0, \
+        f"{' '.join(map(str, command))} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
     return done
 
 
