@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from exitkit.localfleet import LocalFleet
+from exitkit.lab.containers import LocalFleet
 from tests.fleet.harness import TestFleet
 
 # Three relays with different networks, languages and jurisdictions.

@@ -17,7 +17,8 @@ from pathlib import Path
 import requests
 import testinfra
 
-from exitkit.localfleet import LabRelay, LocalFleet, changed_operations, pyinfra, write_fleet_folder
+from exitkit.lab.containers import LabRelay, LocalFleet
+from exitkit.lab.runs import changed_operations, lab_inventory, pyinfra, write_fleet_folder
 from exitkit.summary import HEADER as SUMMARY_HEADER
 from exitkit.summary import INDENT as SUMMARY_INDENT
 
@@ -82,12 +83,7 @@ class TestFleet:
         return next(r for r in self.relays if r.name == name)
 
     def write(self) -> None:
-        # the outside check reaches each relay's page through its port published on 127.0.0.1
-        inventory = {group: {name: {**self.lab.connection(self.relay(name)),
-                                    "notice_url": f"http://127.0.0.1:{self.relay(name).http_port}/", **(data or {})}
-                             for name, data in hosts.items()}
-                     for group, hosts in self.groups.items()}
-        write_fleet_folder(self.folder, self.lab.name, inventory, self.group_data)
+        write_fleet_folder(self.folder, self.lab.name, lab_inventory(self.lab, self.groups), self.group_data)
 
     def deploy(self, *args: str) -> Run:
         """Write the settings and converge the fleet with `pyinfra --json` from the fleet folder."""
@@ -120,3 +116,16 @@ class TestFleet:
     def exec(self, name: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(["podman", "exec", self.relay(name).container, *cmd],
                               text=True, capture_output=True, check=check)
+
+
+def pid1_started(container: str) -> str:
+    """When PID 1 of a relay started (its boot id is the host's, so this tells a reboot)."""
+    return subprocess.run(["podman", "exec", container, "ps", "-o", "lstart=", "-p", "1"],
+                          text=True, capture_output=True, check=True).stdout.strip()
+
+
+def restart_count(container: str) -> int:
+    """How often podman has restarted the relay (--restart=always brings a rebooted relay back)."""
+    out = subprocess.run(["podman", "inspect", "--format", "{{.RestartCount}}", container],
+                         text=True, capture_output=True, check=True).stdout.strip()
+    return int(out or 0)

@@ -9,7 +9,7 @@ from itertools import pairwise
 
 import pytest
 
-from exitkit.localfleet import pid1_started, restart_count
+from tests.fleet.harness import pid1_started, restart_count
 
 
 def timer_calendar(host) -> str:

@@ -1,4 +1,4 @@
-"""The operator CI's last step on a sample fleet of two relays: `python -m exitkit.localfleet rehearse`
+"""The operator CI's last step on a sample fleet of two relays: `python -m exitkit.lab rehearse`
 brings up relays of the fleet's shape, converges them twice, and removes them."""
 
 from __future__ import annotations
@@ -8,7 +8,9 @@ import sys
 
 import yaml
 
-from exitkit.localfleet import REHEARSAL, LocalFleet, write_fleet_folder
+from exitkit.lab.containers import LocalFleet
+from exitkit.lab.rehearse import REHEARSAL
+from exitkit.lab.runs import write_fleet_folder
 
 SAMPLE = {
     "exits": {
@@ -32,7 +34,7 @@ def test_rehearsal_of_a_sample_fleet(tmp_path):
     inventory = write_fleet_folder(tmp_path, "sample", SAMPLE, GROUP_DATA)
     lab = LocalFleet("rehearse", 2)
     try:
-        result = subprocess.run([sys.executable, "-m", "exitkit.localfleet", "rehearse",
+        result = subprocess.run([sys.executable, "-m", "exitkit.lab", "rehearse",
                                  str(inventory.relative_to(tmp_path))], cwd=tmp_path, text=True, capture_output=True)
         assert result.returncode == 0, result.stderr[-4000:]
         lines = result.stdout.splitlines()

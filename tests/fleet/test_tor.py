@@ -10,8 +10,8 @@ import subprocess
 from itertools import pairwise
 
 from exitkit import tor
+from exitkit.lab.containers import LocalFleet
 from exitkit.loader import load_fleet
-from exitkit.localfleet import LocalFleet
 from exitkit.plan import exit_policy_of
 from exitkit.policy import parse_rule
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from exitkit.lab.containers import LocalFleet
+from exitkit.lab.rehearse import REHEARSAL, rehearsal_settings, write_rehearsal
 from exitkit.loader import load_fleet
-from exitkit.localfleet import REHEARSAL, LocalFleet, rehearsal_settings, write_rehearsal
 from exitkit.settings import RelaySettings
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -23,7 +24,7 @@ INSTALL = ["./kit setup", 'echo "$PWD/.venv/bin" >> "$GITHUB_PATH"']
 COMMANDS = {
     "validate": [*INSTALL, 'exitkit check "inventory/$FLEET.py"',
                  'exitkit render "inventory/$FLEET.py" --out rendered/'],
-    "rehearse": [*INSTALL, 'python -m exitkit.localfleet rehearse "inventory/$FLEET.py"'],
+    "rehearse": [*INSTALL, 'python -m exitkit.lab rehearse "inventory/$FLEET.py"'],
 }
 
 
@@ -67,10 +68,9 @@ def test_each_command_exists():
     kit = subprocess.run(["./kit", "help"], cwd=PROJECT, text=True, capture_output=True)
     assert re.search(r"^#?\s*\./kit setup\b", kit.stdout, re.M), kit.stdout
     exitkit = subprocess.run([sys.executable, "-m", "exitkit", "--help"], text=True, capture_output=True).stdout
-    localfleet = subprocess.run([sys.executable, "-m", "exitkit.localfleet", "--help"], text=True,
-                                capture_output=True).stdout
+    lab = subprocess.run([sys.executable, "-m", "exitkit.lab", "--help"], text=True, capture_output=True).stdout
     listed = {"exitkit": re.search(r"\{([\w,-]+)\}", exitkit).group(1).split(","),
-              "python -m exitkit.localfleet": re.search(r"\{([\w,-]+)\}", localfleet).group(1).split(",")}
+              "python -m exitkit.lab": re.search(r"\{([\w,-]+)\}", lab).group(1).split(",")}
     for command in sum(COMMANDS.values(), []):
         for program, subcommands in listed.items():
             if command.startswith(program + " "):
@@ -122,5 +122,5 @@ def test_readme_shows_the_workflow_commands():
     if "exitkit render" not in readme:
         pytest.skip("README has no CI section yet")
     shown = [line.split("  #")[0].strip() for block in re.findall(r"```sh\n(.*?)```", readme, re.S)
-             if "exitkit.localfleet rehearse" in block for line in block.splitlines() if line.strip()]
+             if "exitkit.lab rehearse" in block for line in block.splitlines() if line.strip()]
     assert shown == COMMANDS["validate"] + COMMANDS["rehearse"][len(INSTALL):]

@@ -1,0 +1,27 @@
+"""The lab: disposable local relays (Debian 12 containers with systemd and sshd, on rootful podman).
+
+The demo (``./kit demo``), the tests, the benchmark and an operator's rehearsal
+all deploy to this kind of machine over SSH with the real ``pyinfra`` command.
+Relays are reached only through ports published on 127.0.0.1 (ssh, http) and
+``podman exec``; they never reach a real network.
+
+    python -m exitkit.lab demo                 # 3 relays + deploy, reused if up
+    python -m exitkit.lab up --name x --size 5
+    python -m exitkit.lab down --name demo
+    python -m exitkit.lab image                # build the relay image if its recipe changed
+    python -m exitkit.lab rehearse inventory/<fleet>.py [--keep]
+
+Modules: ``image`` (what a relay is made of, and the host it runs on),
+``containers`` (fleets of relays: up, wait, down), ``runs`` (fleet folders and
+the pyinfra command line), ``rehearse`` (an operator's fleet on lab relays),
+``demo``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[2]
+# Where the lab keeps its fleets' keys, fleet folders and DNS servers' state.
+LAB = Path(os.environ.get("EXITKIT_LAB", PROJECT / ".lab"))
