@@ -16,11 +16,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT))
-
-from exitkit.localfleet import LocalFleet, pyinfra  # noqa: E402
-from tests.fleet.harness import TestFleet  # noqa: E402
+from exitkit.lab.containers import LocalFleet
+from exitkit.lab.runs import lab_inventory, pyinfra, write_fleet_folder
 
 GROUP_DATA = {"all": {"operator_name": "Bench Exit Collective", "abuse_email": "abuse@example.net",
                       "domain": "example.net", "test_network_off": True,
@@ -28,11 +25,10 @@ GROUP_DATA = {"all": {"operator_name": "Bench Exit Collective", "abuse_email": "
 COMMAND = re.compile(r"Running command on ([\w.-]+)")
 
 
-def converge(fleet: TestFleet) -> tuple[float, float, int]:
-    """Wall seconds, remote commands per host (mean), changes."""
-    fleet.write()
+def converge(inventory: Path) -> tuple[float, float, int]:
+    """Wall seconds, remote commands per host (mean), changes; pyinfra runs from the fleet folder."""
     started = time.monotonic()
-    result = pyinfra(fleet.folder / "inventory" / f"{fleet.lab.name}.py", "--debug", cwd=fleet.folder)
+    result = pyinfra(inventory, "--debug", cwd=inventory.parent.parent)
     took = time.monotonic() - started
     if result.returncode != 0:
         raise SystemExit(f"pyinfra failed:\n{result.stderr[-3000:]}")
@@ -52,12 +48,13 @@ def main() -> int:
         lab.down()
         try:
             lab.up()
-            fleet = TestFleet(lab, Path(tempfile.mkdtemp(prefix="exitkit-bench-")))
-            fleet.groups = {"exits": {r.name: {"nickname": f"bench{i}"} for i, r in enumerate(lab.relays, 1)}}
+            groups = {"exits": {r.name: {"nickname": f"bench{i}"} for i, r in enumerate(lab.relays, 1)}}
             # unbound on bench relays asks podman's resolver on the lab network, never the root servers
-            fleet.group_data = {"all": {**GROUP_DATA["all"], "dns_forwarders": [lab.resolver]}}
-            first = converge(fleet)
-            again = converge(fleet)
+            group_data = {"all": {**GROUP_DATA["all"], "dns_forwarders": [lab.resolver]}}
+            inventory = write_fleet_folder(Path(tempfile.mkdtemp(prefix="exitkit-bench-")), lab.name,
+                                           lab_inventory(lab, groups), group_data)
+            first = converge(inventory)
+            again = converge(inventory)
             rows.append((size, *first, *again))
         finally:
             lab.down()
