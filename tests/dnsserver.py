@@ -1,24 +1,22 @@
-"""A real DNS server for the tests: dnsmasq on 127.0.0.1, answering only from the records it is given.
+"""A real DNS server for the tests: the lab's dnsmasq on 127.0.0.1, one per test, on a free port.
 
-Started with --no-resolv and authoritative --local zones, it never forwards a
-question, so no test asks real DNS about its made-up addresses.
+It answers only from the records it is given and never forwards a question
+(exitkit/lab/dns.py), so no test asks real DNS about its made-up addresses.
 """
 
 from __future__ import annotations
 
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from exitkit import rdns
+from exitkit.lab.dns import DNSMASQ, REVERSE_ZONES, dnsmasq_command, wait_until_answering
 
-DNSMASQ = "/usr/sbin/dnsmasq"
-LOCAL_ZONES = ("example.net", "provider.example", "example.com", "in-addr.arpa", "ip6.arpa")
+LOCAL_ZONES = ("example.net", "provider.example", "example.com", *REVERSE_ZONES)
 
 
 def free_port() -> int:
@@ -28,7 +26,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def dnsmasq(records: list[str], ready_address: str, zones=LOCAL_ZONES) -> Iterator[str]:
+def dnsmasq(records: list[str], ready_address: str, zones: tuple[str, ...] = LOCAL_ZONES) -> Iterator[str]:
     """Run dnsmasq with these records (its options); yield its address as dns_check_resolver takes it.
 
     ``ready_address`` is an address with a PTR among the records: the server is
@@ -37,18 +35,12 @@ def dnsmasq(records: list[str], ready_address: str, zones=LOCAL_ZONES) -> Iterat
     if not Path(DNSMASQ).exists():
         pytest.fail(f"{DNSMASQ} is missing: ./kit setup installs dnsmasq-base")
     port = free_port()
-    server = subprocess.Popen(
-        [DNSMASQ, "--no-daemon", f"--port={port}", "--listen-address=127.0.0.1", "--bind-interfaces",
-         "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
-         *[f"--local=/{zone}/" for zone in zones], *records],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(dnsmasq_command(port, records, zones),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     address = f"127.0.0.1:{port}"
-    resolver = rdns.make_resolver(address, timeout=0.5)
-    deadline = time.monotonic() + 10
-    while rdns.ask_ptr(resolver, ready_address).outcome != rdns.ANSWER:
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            pytest.fail(f"dnsmasq did not start: {server.communicate()[1]}")
+    if not wait_until_answering(server, address, ready_address):
+        server.kill()
+        pytest.fail(f"dnsmasq did not start: {server.communicate()[1]}")
     try:
         yield address
     finally:

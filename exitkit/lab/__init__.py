@@ -14,7 +14,7 @@ Relays are reached only through ports published on 127.0.0.1 (ssh, http) and
 Modules: ``image`` (what a relay is made of, and the host it runs on),
 ``containers`` (fleets of relays: up, wait, down), ``runs`` (fleet folders and
 the pyinfra command line), ``rehearse`` (an operator's fleet on lab relays),
-``demo``.
+``dns`` (a dnsmasq on 127.0.0.1 for the reverse-DNS checks), ``demo``.
 """
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ def parser() -> argparse.ArgumentParser:
     described = (exitkit.lab.__doc__ or "").split("\n")[0]
     commands = argparse.ArgumentParser(prog="python -m exitkit.lab", description=described)
     sub = commands.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="bring up (or reuse) 3 relays and converge them")
+    sub.add_parser("demo", help="bring up (or reuse) 3 relays and their DNS server, and converge them")
     for name, told in (("up", "start a fleet's missing relays"),
-                       ("down", "remove a fleet's relays and network")):
+                       ("down", "remove a fleet's relays and network (the demo's: also its DNS server)")):
         p = sub.add_parser(name, help=told)
         p.add_argument("--name", default=DEMO.name)
         p.add_argument("--size", type=int, default=DEMO.size)

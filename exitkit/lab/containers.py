@@ -62,6 +62,16 @@ class LocalFleet:
         """podman's DNS server on the fleet's network: lab relays forward to it, never to the root."""
         return f"10.89.{100 + self.slot}.1"
 
+    @property
+    def dns_port(self) -> int:
+        """The port of the fleet's own DNS server for the reverse-DNS checks, on 127.0.0.1 (the demo runs one)."""
+        return 5300 + self.slot
+
+    @property
+    def dns_check_resolver(self) -> str:
+        """That DNS server as the dns_check_resolver setting takes it."""
+        return f"127.0.0.1:{self.dns_port}"
+
     def relay(self, i: int) -> LabRelay:
         return LabRelay(f"relay-{i}", f"exitkit-{self.name}-{i}",
                         2200 + 100 * self.slot + i, 8000 + 100 * self.slot + i)
