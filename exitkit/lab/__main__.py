@@ -24,7 +24,8 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--name", default=DEMO.name)
         p.add_argument("--size", type=int, default=DEMO.size)
     sub.add_parser("image", help="build the relay image if its recipe changed")
-    p = sub.add_parser("rehearse", help="converge the fleet's shape on local relays twice; fail if the second run changes")
+    p = sub.add_parser("rehearse",
+                       help="converge the fleet's shape on local relays twice; fail if the second run changes")
     p.add_argument("inventory", help="inventory/<fleet>.py, run from the fleet's folder")
     p.add_argument("--keep", action="store_true", help="leave the relays running afterwards")
     return commands

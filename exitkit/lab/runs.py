@@ -22,7 +22,8 @@ from exitkit.lab.containers import LocalFleet
 from exitkit.lab.process import run
 
 DEPLOY = PROJECT / "deploys" / "exit.py"
-INVENTORY_LOADER = "from exitkit.fleet import pyinfra_inventory; globals().update(pyinfra_inventory(__file__))  # noqa\n"
+INVENTORY_LOADER = ("from exitkit.fleet import pyinfra_inventory; "
+                    "globals().update(pyinfra_inventory(__file__))  # noqa\n")
 GROUP_LOADER = "from exitkit.fleet import group_settings; globals().update(group_settings(__file__))  # noqa\n"
 
 
