@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
-from io import BytesIO, StringIO
+from io import BytesIO
 from pathlib import Path
 
 from pyinfra import host, logger, state
@@ -172,13 +172,8 @@ def fetch_secret(src: str, dest: str):
 
 
 def write_config(file: ConfigFile, name: str):
-    """One file of exitkit.configs as an operation: checked by its own program first if it has a check.
-
-    Both operations show a diff under ``pyinfra --diff`` and are no-ops when the file is unchanged.
-    """
-    if file.check or file.in_place or isinstance(file.content, bytes):
-        return checked_file(name=name, content=file.content, dest=file.path, check=file.check, mode=int(file.mode),
-                            in_place=file.in_place)
-    from pyinfra.operations import files
-
-    return files.put(name=name, src=StringIO(file.content), dest=file.path, mode=file.mode)
+    """One file of exitkit.configs as an operation: every file takes the one checked-write path (uploaded beside
+    the old one, checked by its own program if it has one, renamed over it), shows a diff under ``pyinfra --diff``
+    and is a no-op when unchanged; so a run's uploads are exactly the ``<path>.exitkit-new`` files it names."""
+    return checked_file(name=name, content=file.content, dest=file.path, check=file.check, mode=int(file.mode),
+                        in_place=file.in_place)

@@ -37,7 +37,7 @@ def write_rehearsal(inventory: Path, lab: LocalFleet, folder: Path, cwd: Path | 
     fleet's order; the fleet's own group is renamed with the fleet. Connection
     keys set in group data are left out: they describe the real servers.
     """
-    from exitkit.fleet import group_data_dirs, load_fleet, load_group_files
+    from exitkit.loader import group_data_dirs, load_fleet, load_group_files
     from exitkit.settings import CONNECTION_KEYS, SETTINGS
 
     fleet = load_fleet(inventory, cwd)
@@ -58,9 +58,9 @@ def write_rehearsal(inventory: Path, lab: LocalFleet, folder: Path, cwd: Path | 
 
 def rehearse(inventory: str, keep: bool = False) -> int:
     """Bring up as many lab relays as the fleet has, converge them twice; the second run must change nothing."""
-    from exitkit.cli import _load  # the same validation and messages as `exitkit check` (exit 2)
+    from exitkit.fleet import load_valid_fleet  # the same validation and messages as `exitkit check` (exit 2)
 
-    fleet, _ = _load(inventory)
+    fleet, _ = load_valid_fleet(inventory)
     lab = LocalFleet("rehearse", len(fleet.relays))
     lab.down()  # a rehearsal left over by an interrupted run
     try:

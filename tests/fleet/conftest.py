@@ -58,8 +58,8 @@ def fleet(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def first_run(fleet):
-    """The first converge of the fresh fleet."""
-    run = fleet.deploy()
+    """The first converge of the fresh fleet (with pyinfra's --debug log: which files it uploaded)."""
+    run = fleet.deploy("--debug")
     assert run.returncode == 0, run.stderr[-4000:]
     return run
 

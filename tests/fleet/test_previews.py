@@ -42,10 +42,31 @@ def relay_content(fleet, relay: str, path: str) -> str:
     return fleet.host(relay).file(path).content_string
 
 
+UPLOADED = re.compile(r"(/[^\s'\"]+)\.exitkit-new\b")
+
+
+def uploaded(stderr: str) -> set[str]:
+    """Every file a run replaced: each goes up as <path>.exitkit-new before it is checked and renamed."""
+    return set(UPLOADED.findall(stderr))
+
+
+def test_a_first_converge_uploads_exactly_what_render_writes(fleet, first_run):
+    """render shows every file a real run writes (secrets aside: they are named, never rendered), and a
+    run writes nothing render does not show. Files a container's engine owns are rendered, not written."""
+    seen = uploaded(first_run.stderr)
+    secrets = {path for path in seen if path.endswith("secret_family_key")}
+    written_by_render = {path for files in rendered(fleet).values() for path, file in files.items()
+                         if file.in_containers}
+    assert seen - secrets == written_by_render
+    assert secrets, "the tor relays got their family key"
+
+
 def test_relays_hold_exactly_what_render_writes(fleet, first_run):
     for relay, files in rendered(fleet).items():
         host = fleet.host(relay)
         for path, file in files.items():
+            if not file.in_containers:
+                continue  # the container engine's own /etc/hostname and /etc/hosts
             on_relay = host.file(path)
             assert on_relay.content_string == file.content, (relay, path)
             assert on_relay.mode == int(file.mode, 8), (relay, path)

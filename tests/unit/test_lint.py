@@ -10,14 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 # Already free of findings: a new one here fails the run today.
 CLEAN_PATHS = ("tests", "bench", "deploys/ops.py")
-# Findings are left in exitkit/ and deploys/ while those modules move (issue 17).
-LEFT_UNTIL_THE_MOVE = pytest.mark.xfail(
-    strict=True, reason="issue 17: findings left in exitkit/ and deploys/ until their move lands; then drop this mark")
 
 
 def run(*command: str) -> subprocess.CompletedProcess:
@@ -34,13 +29,11 @@ def test_ruff_finds_nothing_where_the_code_is_clean():
     assert result.returncode == 0, report(result)
 
 
-@LEFT_UNTIL_THE_MOVE
 def test_ruff_finds_nothing():
     result = run("ruff", "check", "--no-cache", ".")
     assert result.returncode == 0, report(result)
 
 
-@LEFT_UNTIL_THE_MOVE
 def test_mypy_finds_nothing():
     result = run("mypy")
     assert result.returncode == 0, report(result)
