@@ -52,6 +52,7 @@ COMMANDS = [
     Typed("exitkit verify inventory/demo.py --json", says='"ok": true'),
     Typed("exitkit verify inventory/demo.py --strict", says="## Reverse DNS\n"),
     Typed("exitkit settings-table", says="| `dns_check_resolver` |"),
+    Typed("exitkit deploy-path", says="deploys/exit.py"),
 ]
 
 
