@@ -107,7 +107,7 @@ def test_a_settings_change_is_previewed_per_relay_and_changes_nothing(settings_r
 def test_every_file_the_kit_writes_shows_its_diff(settings_restored, first_run):
     """A line added by hand to every file of one relay shows up in the preview of each, limited to that relay."""
     fleet = settings_restored
-    files = rendered(fleet)["relay-1"]
+    files = {path: file for path, file in rendered(fleet)["relay-1"].items() if file.in_containers}
     edit = " ".join(shlex.quote(path) for path in files)
     fleet.exec("relay-1", "sh", "-c", f"for f in {edit}; do echo {shlex.quote(HAND_EDIT)} >> \"$f\"; done")
     run = fleet.preview("--limit", "relay-1")
