@@ -10,7 +10,8 @@ from pyinfra.operations import files, systemd
 from deploys.context import relay_plan, relay_settings
 from deploys.ops import write_config
 from exitkit.configfile import by_path
-from exitkit.configs import DOCROOT, LIGHTTPD_CONF, notice_files
+from exitkit.notice import DOCROOT, LIGHTTPD_CONF, notice_files
+from exitkit.plan import exit_policy_of
 
 # what each file is, as the run names its operation
 NAMES = {
@@ -22,7 +23,9 @@ NAMES = {
 
 @deploy("Notice page")
 def notice_page():
-    wanted = by_path(notice_files(relay_settings(), relay_plan(), datetime.now(UTC)))
+    settings, plan = relay_settings(), relay_plan()
+    wanted = by_path(notice_files(settings, exit_policy_of(settings), hostname=plan.hostname,
+                                  reboot_time=plan.reboot_time, now=datetime.now(UTC)))
     lighttpd = wanted.pop(LIGHTTPD_CONF)
     files.directory(name="Web root", path=f"{DOCROOT}/.well-known", mode="755")
     for file in wanted.values():

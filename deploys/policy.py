@@ -8,12 +8,14 @@ from pyinfra.operations import files, systemd
 from deploys.context import relay_settings
 from deploys.ops import write_config
 from exitkit.configfile import UNITS, by_path
-from exitkit.configs import NFTABLES_RULESET, policy_files
+from exitkit.plan import exit_policy_of
+from exitkit.policy import NFTABLES_RULESET, policy_files
 
 
 @deploy("Exit policy in nftables")
 def firewall():
-    wanted = by_path(policy_files(relay_settings()))
+    settings = relay_settings()
+    wanted = by_path(policy_files(exit_policy_of(settings), settings.exit_interface))
     files.directory(name="exitkit configuration folder", path="/etc/exitkit", mode="755")
     ruleset = write_config(wanted[NFTABLES_RULESET], name="Exit policy ruleset, checked by nft -c first")
     unit = write_config(wanted[f"{UNITS}/exitkit-exit-policy.service"], name="Unit that loads the ruleset at boot")

@@ -15,67 +15,20 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from exitkit import control, notice
-from exitkit.configfile import UNITS, ConfigFile, by_path, static
+from exitkit import control
+from exitkit.configfile import ConfigFile, by_path
 from exitkit.maintenance.files import maintenance_files
 from exitkit.model import Fleet
 from exitkit.naming import name_files
+from exitkit.notice import notice_files
 from exitkit.plan import RelayPlan, exit_policy_of
-from exitkit.policy import render_nftables, render_nym, summarise
+from exitkit.policy import policy_files
 from exitkit.resolver import resolver_files
 from exitkit.settings import RelaySettings
-from exitkit.templating import render
 from exitkit.tor import Family, instances, tor_files
 from exitkit.tor import families as tor_families
 
 __all__ = ["ConfigFile", "by_path", "fleet_files", "relay_files", "write_tree"]
-
-DOCROOT = "/var/www/exitkit"
-LIGHTTPD_CONF = "/etc/lighttpd/lighttpd.conf"
-NFTABLES_RULESET = "/etc/exitkit/exit-policy.nft"
-
-
-# ------------------------------------------------------------------ the exit policy
-def policy_files(settings: RelaySettings) -> list[ConfigFile]:
-    """The nftables ruleset of the relay's exit policy and the unit that loads it at boot."""
-    return [
-        ConfigFile(NFTABLES_RULESET, render_nftables(exit_policy_of(settings), settings.exit_interface),
-                   check="nft -c -f {path}"),
-        static(f"{UNITS}/exitkit-exit-policy.service", "policy/exitkit-exit-policy.service"),
-    ]
-
-
-# ------------------------------------------------------------------ the notice page
-def security_txt_expiry(now: datetime | None = None) -> datetime:
-    """First of the month, 11 months ahead: always in the future, under RFC 9116's year, and
-    the same all month long, so re-runs change nothing."""
-    now = now or datetime.now(UTC)
-    month = now.month + 11
-    return datetime(now.year + (month - 1) // 12, (month - 1) % 12 + 1, 1, tzinfo=UTC)
-
-
-def notice_files(settings: RelaySettings, plan: RelayPlan, now: datetime) -> list[ConfigFile]:
-    """Notice pages in every language, security.txt, the machine-readable policy, lighttpd's config.
-
-    ``now`` only sets security.txt's expiry, which stays the same all month.
-    """
-    policy = exit_policy_of(settings)
-    hostname = plan.hostname
-    address = settings.public_ipv4 or settings.public_ipv6 or hostname
-    pages = notice.render_pages(settings, policy_summary=summarise(policy), address=address, hostname=hostname,
-                                reboot_time=plan.reboot_time or None)
-    default = notice.default_language(settings)
-    lighttpd = render("lighttpd/lighttpd.conf.j2", docroot=DOCROOT, http_port=settings.http_port,
-                      hostname=hostname, access_log=settings.access_log,
-                      other_languages=[lang for lang in notice.available_languages() if lang != default])
-    return [
-        *(ConfigFile(f"{DOCROOT}/{name}", html) for name, html in sorted(pages.items())),
-        ConfigFile(f"{DOCROOT}/.well-known/security.txt",
-                   notice.render_security_txt(settings, hostname=hostname, expires=security_txt_expiry(now))),
-        ConfigFile(f"{DOCROOT}/exit-policy.txt", render_nym(policy)),
-        ConfigFile(LIGHTTPD_CONF, lighttpd, check="lighttpd -tt -f {path}"),
-    ]
-
 
 # ------------------------------------------------------------------ all of a relay
 Concern = Callable[[RelaySettings, RelayPlan, datetime, Mapping], list[ConfigFile]]
@@ -84,8 +37,9 @@ Concern = Callable[[RelaySettings, RelayPlan, datetime, Mapping], list[ConfigFil
 CONCERNS: tuple[Concern, ...] = (
     lambda settings, plan, now, families: name_files(plan.hostname),
     lambda settings, plan, now, families: resolver_files(settings),
-    lambda settings, plan, now, families: policy_files(settings),
-    lambda settings, plan, now, families: notice_files(settings, plan, now),
+    lambda settings, plan, now, families: policy_files(exit_policy_of(settings), settings.exit_interface),
+    lambda settings, plan, now, families: notice_files(settings, exit_policy_of(settings), hostname=plan.hostname,
+                                                       reboot_time=plan.reboot_time, now=now),
     lambda settings, plan, now, families: tor_files(settings, exit_policy_of(settings), families),
     lambda settings, plan, now, families: maintenance_files(settings, plan.reboot),
 )

@@ -17,12 +17,15 @@ The modules, each importing only the ones above it:
 - ``presets``: the presets, ``ExitPolicy`` (the effective order of the rules),
   ``accepts_anything`` and ``build_policy`` with its checks of the entries;
 - ``render``: ``render_torrc``, ``render_nym``, ``render_nftables``,
-  ``policy_id`` and ``summarise``/``PolicySummary``.
+  ``policy_id`` and ``summarise``/``PolicySummary``;
+- ``files``: the relay's files, ``policy_files`` (the nftables ruleset at
+  ``NFTABLES_RULESET`` and the unit that loads it at boot).
 
 Import from ``exitkit.policy``; the modules are an internal layout.
-Pure logic: no host access, no I/O, no network.
+Pure logic: no host access, no I/O, no network (``files`` reads its unit from the templates).
 """
 
+from exitkit.policy.files import NFTABLES_RULESET, policy_files
 from exitkit.policy.presets import (
     PRESETS,
     TOR_DEFAULT_REJECTED_PORTS,
@@ -57,6 +60,7 @@ __all__ = [
     "ALWAYS_REJECTED",
     "EXTRA_REJECTED_NETS",
     "ExitPolicy",
+    "NFTABLES_RULESET",
     "PRESETS",
     "PolicyError",
     "PolicySection",
@@ -70,6 +74,7 @@ __all__ = [
     "build_policy",
     "is_exit_preset",
     "parse_rule",
+    "policy_files",
     "policy_id",
     "render_nftables",
     "render_nym",

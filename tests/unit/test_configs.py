@@ -23,6 +23,7 @@ from exitkit.configs import ConfigFile, relay_files, write_tree
 from exitkit.loader import check_values, load_fleet
 from exitkit.maintenance.files import REBOOT_SERVICE, REBOOT_TIMER
 from exitkit.model import Fleet, Relay
+from exitkit.notice import LIGHTTPD_CONF
 from exitkit.plan import exit_policy_of, plan_fleet
 from exitkit.policy import render_nftables, render_nym
 from exitkit.settings import LANGUAGES, NETWORKS, REBOOT_MODES, RelaySettings
@@ -197,7 +198,7 @@ def test_valid_settings_always_render(raw):
     paths = [f.path for f in files]
     assert len(paths) == len(set(paths)) and all(p.startswith("/") for p in paths)
     by_path = configs.by_path(files)
-    assert f"server.port          = {values['http_port']}\n" in by_path[configs.LIGHTTPD_CONF].content
+    assert f"server.port          = {values['http_port']}\n" in by_path[LIGHTTPD_CONF].content
     assert (REBOOT_TIMER in by_path) == (values["reboot"] != "never")
     journald = by_path["/etc/systemd/journald.conf.d/exitkit.conf"].content
     assert f"MaxRetentionSec={values['log_lifetime_hours'] * 30}min" in journald

@@ -27,7 +27,7 @@ NASTY = "<script>alert(1)</script>\"'&<>"
 EN = notice.load_texts("en")
 
 #: Other origins a page may link to, per network: the network's own site and
-#: its documented lists of exits. Written out here, not taken from notice.py.
+#: its documented lists of exits. Written out here, not taken from exitkit.notice.
 ALLOWED_HOSTS = {
     "tor": {"check.torproject.org", "metrics.torproject.org", "www.torproject.org"},
     "nym": {"validator.nymtech.net", "nym.com"},
@@ -169,7 +169,7 @@ def two_languages(tmp_path, monkeypatch):
     german = notice.load_texts("en")
     german["meta"]["language_name"] = "Deutsch"
     (tmp_path / "de.yml").write_text(yaml.safe_dump(german, allow_unicode=True), encoding="utf-8")
-    monkeypatch.setattr(notice, "TEXTS_DIR", tmp_path)
+    monkeypatch.setattr(notice.texts, "TEXTS_DIR", tmp_path)
     return tmp_path
 
 
@@ -197,7 +197,7 @@ def test_pages_for_every_language_with_lang_and_alternates(two_languages):
 
 def test_default_language_without_its_file_falls_back_to_english(monkeypatch, tmp_path):
     shutil.copy(notice.TEXTS_DIR / "en.yml", tmp_path / "en.yml")
-    monkeypatch.setattr(notice, "TEXTS_DIR", tmp_path)
+    monkeypatch.setattr(notice.texts, "TEXTS_DIR", tmp_path)
     pages = notice.render_pages(
         make_settings(language="ja"), policy_summary=make_summary(), address=ADDRESS, hostname=HOSTNAME,
         reboot_time=None
@@ -207,7 +207,7 @@ def test_default_language_without_its_file_falls_back_to_english(monkeypatch, tm
 
 def test_single_language_has_no_switcher_but_alternates(monkeypatch, tmp_path):
     shutil.copy(notice.TEXTS_DIR / "en.yml", tmp_path / "en.yml")
-    monkeypatch.setattr(notice, "TEXTS_DIR", tmp_path)
+    monkeypatch.setattr(notice.texts, "TEXTS_DIR", tmp_path)
     html = render()
     assert '<html lang="en">' in html
     assert 'class="languages"' not in html

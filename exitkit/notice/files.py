@@ -1,0 +1,46 @@
+"""The notice's files on a relay: its pages, security.txt, the machine-readable policy, lighttpd's config."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from exitkit.configfile import ConfigFile
+from exitkit.notice.render import render_pages, render_security_txt
+from exitkit.notice.texts import available_languages, default_language
+from exitkit.policy import ExitPolicy, render_nym, summarise
+from exitkit.settings import RelaySettings
+from exitkit.templating import render
+
+DOCROOT = "/var/www/exitkit"
+LIGHTTPD_CONF = "/etc/lighttpd/lighttpd.conf"
+
+
+def security_txt_expiry(now: datetime | None = None) -> datetime:
+    """First of the month, 11 months ahead: always in the future, under RFC 9116's year, and
+    the same all month long, so re-runs change nothing."""
+    now = now or datetime.now(UTC)
+    month = now.month + 11
+    return datetime(now.year + (month - 1) // 12, (month - 1) % 12 + 1, 1, tzinfo=UTC)
+
+
+def notice_files(settings: RelaySettings, policy: ExitPolicy, *, hostname: str, reboot_time: str | None,
+                 now: datetime) -> list[ConfigFile]:
+    """Notice pages in every language, security.txt, the machine-readable policy, lighttpd's config.
+
+    ``policy`` is the relay's exit policy, ``hostname`` and ``reboot_time`` its part
+    of the fleet plan; ``now`` only sets security.txt's expiry, which stays the same all month.
+    """
+    address = settings.public_ipv4 or settings.public_ipv6 or hostname
+    pages = render_pages(settings, policy_summary=summarise(policy), address=address, hostname=hostname,
+                         reboot_time=reboot_time or None)
+    default = default_language(settings)
+    lighttpd = render("lighttpd/lighttpd.conf.j2", docroot=DOCROOT, http_port=settings.http_port,
+                      hostname=hostname, access_log=settings.access_log,
+                      other_languages=[lang for lang in available_languages() if lang != default])
+    return [
+        *(ConfigFile(f"{DOCROOT}/{name}", html) for name, html in sorted(pages.items())),
+        ConfigFile(f"{DOCROOT}/.well-known/security.txt",
+                   render_security_txt(settings, hostname=hostname, expires=security_txt_expiry(now))),
+        ConfigFile(f"{DOCROOT}/exit-policy.txt", render_nym(policy)),
+        ConfigFile(LIGHTTPD_CONF, lighttpd, check="lighttpd -tt -f {path}"),
+    ]

@@ -1,0 +1,77 @@
+"""The notice's renderings through ``exitkit.templating``: the page in each language, and security.txt."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from exitkit import checks
+from exitkit.notice.content import SECURITY_TXT_PATH, mailto, notice_context, tel, text_values
+from exitkit.notice.texts import REFERENCE_LANGUAGE, Texts, available_languages, default_language
+from exitkit.policy import PolicySummary
+from exitkit.settings import RelaySettings
+from exitkit.templating import render
+
+
+def render_notice(
+    settings: RelaySettings,
+    *,
+    policy_summary: PolicySummary,
+    address: str,
+    hostname: str,
+    reboot_time: str | None,
+    lang: str,
+) -> str:
+    """The notice page in one language, as HTML."""
+    context = notice_context(
+        settings, policy_summary=policy_summary, address=address, hostname=hostname, reboot_time=reboot_time, lang=lang
+    )
+    return render("notice/index.html.j2", page=context)
+
+
+def render_pages(
+    settings: RelaySettings,
+    *,
+    policy_summary: PolicySummary,
+    address: str,
+    hostname: str,
+    reboot_time: str | None,
+) -> dict[str, str]:
+    """File name -> HTML: index.html in the default language, index.<code>.html for every language."""
+    pages = {
+        f"index.{code}.html": render_notice(settings, policy_summary=policy_summary, address=address, hostname=hostname,
+                                            reboot_time=reboot_time, lang=code)
+        for code in available_languages()
+    }
+    return {"index.html": pages[f"index.{default_language(settings)}.html"], **pages}
+
+
+def _one_line(value: Any) -> str:
+    return " ".join(str(value).split())
+
+
+def _utc_text(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def render_security_txt(settings: RelaySettings, *, hostname: str, expires: datetime) -> str:
+    """/.well-known/security.txt (RFC 9116): contact, expiry, languages, canonical address."""
+    try:
+        host = checks.hostname(hostname) if hostname else ""
+    except ValueError:
+        host = ""
+    default = default_language(settings)
+    languages = [default] + [code for code in available_languages() if code != default]
+    english = Texts(REFERENCE_LANGUAGE, text_values(settings, address="", reboot_time=None))
+    return render(
+        "notice/security.txt.j2",
+        network=_one_line(english(f"networks.{settings.network}.name")),
+        notice_url=f"http://{host}/" if host else "",
+        contacts=[c for c in (mailto(_one_line(settings.abuse_email or "")),
+                              tel(settings.phone) if settings.phone else "") if c],
+        expires=_utc_text(expires),
+        languages=languages,
+        canonical=f"http://{host}{SECURITY_TXT_PATH}" if host else "",
+    )
