@@ -8,7 +8,7 @@ operator chose, short legal notes.
 
 The modules, each importing only the ones above it:
 
-- ``texts``: the prose per language in ``texts/<lang>.yml`` (English is the
+- ``texts``: the prose per language in ``languages/<lang>.yml`` (English is the
   reference every other file must match), loading, placeholders, checks;
 - ``content``: the page's data from the settings (``NoticeContext`` and its
   parts), in one language: which sentence, which link, which value;

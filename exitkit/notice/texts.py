@@ -1,6 +1,6 @@
 """The notice's texts per language: loading, flattening, placeholders, and the checks that keep them alike.
 
-The prose lives in ``exitkit/notice/texts/<lang>.yml``, one file per language; the
+The prose lives in ``exitkit/notice/languages/<lang>.yml``, one file per language; the
 set of languages is the set of files (``available_languages``); en.yml is the
 reference every other file must match key for key (``text_problems``). Texts are
 plain strings with ``{name}`` placeholders, filled in by ``Texts`` before the
@@ -21,7 +21,7 @@ import yaml
 
 from exitkit.settings import RelaySettings
 
-TEXTS_DIR = Path(__file__).resolve().parent / "texts"
+TEXTS_DIR = Path(__file__).resolve().parent / "languages"
 REFERENCE_LANGUAGE = "en"
 
 #: Placeholders a text may use (see the comment at the top of en.yml).
