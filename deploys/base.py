@@ -9,6 +9,7 @@ from pyinfra.operations import apt, server
 
 from deploys.context import relay_plan, relay_settings
 from deploys.ops import write_config
+from deploys.release import relay_release
 from exitkit.configfile import by_path
 from exitkit.naming import HOSTNAME, HOSTS, name_files
 from exitkit.packages import relay_packages
@@ -16,6 +17,8 @@ from exitkit.packages import relay_packages
 
 @deploy("Base system")
 def system():
+    if relay_release() is None:
+        return  # another release: refused by release.refuse_unsupported, nothing planned
     settings = relay_settings()
     apt.packages(name="Install the relay's packages", packages=list(relay_packages(settings)),
                  update=True, cache_time=3600, no_recommends=True)

@@ -4,9 +4,10 @@
     pyinfra inventory/<fleet>.py $(exitkit deploy-path)          # with the kit installed (pip)
 """
 
-from deploys import base, maintenance, notice, policy, resolver, reverse_dns, summary, tor
+from deploys import base, maintenance, notice, policy, release, resolver, reverse_dns, summary, tor
 
 summary.track()                     # one line per relay at the end of the run: changes, skips, notes
+release.refuse_unsupported()        # a relay of another release fails here, named with it; nothing changed on it
 base.system()                       # packages, the relay's name
 reverse_dns.reverse_dns_notes()     # what to ask the provider for (PTR) and publish (A/AAAA): notes, never failures
 resolver.resolver()                 # unbound: the exit's own validating resolver, resolv.conf pointing at it

@@ -9,6 +9,7 @@ from pyinfra.operations import files, server, systemd
 
 from deploys.context import relay_plan, relay_settings
 from deploys.ops import write_config
+from deploys.release import relay_release
 from exitkit.configfile import by_path
 from exitkit.maintenance.files import (
     JOURNALD_DROPIN,
@@ -26,6 +27,8 @@ from exitkit.maintenance.files import (
 
 @deploy("Logs with a promised lifetime")
 def log_lifetime():
+    if relay_release() is None:
+        return  # another release: refused by release.refuse_unsupported, nothing planned
     wanted = by_path(log_lifetime_files(relay_settings()))
     files.directory(name="journald drop-in folder", path="/etc/systemd/journald.conf.d")
     journald = write_config(wanted[JOURNALD_DROPIN],
@@ -43,12 +46,16 @@ def log_lifetime():
 
 @deploy("Security updates")
 def security_updates():
+    if relay_release() is None:
+        return  # another release: refused by release.refuse_unsupported, nothing planned
     (config,) = security_update_files(relay_settings())
     write_config(config, name="unattended-upgrades: Debian security origin only")
 
 
 @deploy("Scheduled reboot")
 def scheduled_reboot():
+    if relay_release() is None:
+        return  # another release: refused by release.refuse_unsupported, nothing planned
     s, plan = relay_settings(), relay_plan()
     wanted = by_path(reboot_files(s, plan.reboot))
     write_config(wanted[REBOOT_SCRIPT], name="Reboot script that waits for apt, dpkg and deploys")

@@ -9,6 +9,7 @@ from pyinfra.operations import files, systemd
 
 from deploys.context import relay_plan, relay_settings
 from deploys.ops import write_config
+from deploys.release import relay_release
 from exitkit.configfile import by_path
 from exitkit.notice import DOCROOT, LIGHTTPD_CONF, notice_files
 from exitkit.plan import exit_policy_of
@@ -23,6 +24,8 @@ NAMES = {
 
 @deploy("Notice page")
 def notice_page():
+    if relay_release() is None:
+        return  # another release: refused by release.refuse_unsupported, nothing planned
     settings, plan = relay_settings(), relay_plan()
     wanted = by_path(notice_files(settings, exit_policy_of(settings), hostname=plan.hostname,
                                   reboot_time=plan.reboot_time, now=datetime.now(UTC)))

@@ -7,6 +7,7 @@ from pyinfra.operations import files, systemd
 
 from deploys.context import relay_settings
 from deploys.ops import write_config
+from deploys.release import relay_release
 from exitkit.configfile import UNITS, by_path
 from exitkit.plan import exit_policy_of
 from exitkit.policy import NFTABLES_RULESET, policy_files
@@ -14,6 +15,8 @@ from exitkit.policy import NFTABLES_RULESET, policy_files
 
 @deploy("Exit policy in nftables")
 def firewall():
+    if relay_release() is None:
+        return  # another release: refused by release.refuse_unsupported, nothing planned
     settings = relay_settings()
     wanted = by_path(policy_files(exit_policy_of(settings), settings.exit_interface))
     files.directory(name="exitkit configuration folder", path="/etc/exitkit", mode="755")

@@ -3,25 +3,47 @@
 from __future__ import annotations
 
 from pyinfra import host
-from pyinfra.api import deploy
-from pyinfra.facts.server import Command
+from pyinfra.api import FactBase, deploy
 from pyinfra.operations import apt, files, server, systemd
 
 from deploys.context import relay_settings
 from deploys.ops import write_config
+from deploys.release import relay_release
 from exitkit.configfile import by_path
-from exitkit.resolver import DHCLIENT_HOOK, RESOLV_CONF, UNBOUND_CONF, resolver_files
+from exitkit.resolver import (
+    DHCLIENT_HOOK,
+    RESOLV_CONF,
+    UNBOUND_CONF,
+    UNITS_COMMAND,
+    ResolverUnits,
+    parse_resolver_units,
+    resolver_files,
+)
+from exitkit.units import UnitState
 
-UNIT_STATE = ("systemctl is-enabled unbound.service 2>/dev/null; "
-              "systemctl is-active systemd-resolved.service 2>/dev/null; true")
+
+class ResolverUnitStates(FactBase):
+    """unbound's unit state (absent, masked, present) and whether systemd-resolved runs."""
+
+    def command(self) -> str:
+        return UNITS_COMMAND
+
+    @staticmethod
+    def default() -> ResolverUnits:
+        return parse_resolver_units([])
+
+    def process(self, output):
+        return parse_resolver_units(list(output))
 
 
 @deploy("Local validating resolver")
 def resolver():
+    if relay_release() is None:
+        return  # another release: refused by release.refuse_unsupported, nothing planned
     s = relay_settings()
     wanted = by_path(resolver_files(s))
-    unit, resolved = (host.get_fact(Command, UNIT_STATE).splitlines() + ["", ""])[:2]
-    if unit == "":
+    units = host.get_fact(ResolverUnitStates)
+    if units.unbound == UnitState.ABSENT:
         # Debian's package starts unbound at once, resolving from the root: not before our config is checked
         server.shell(name="Keep unbound from starting before its configuration is checked",
                      commands=["systemctl mask unbound.service"])
@@ -29,7 +51,7 @@ def resolver():
                  update=True, cache_time=3600, no_recommends=True)
     config = write_config(wanted[UNBOUND_CONF],
                           name="unbound configuration, checked by unbound-checkconf first")
-    if unit in ("", "masked"):
+    if units.unbound in (UnitState.ABSENT, UnitState.MASKED):
         server.shell(name="Let unbound start now that its configuration is checked",
                      commands=["systemctl unmask unbound.service"])
     systemd.service(name="unbound enabled and running", service="unbound.service", running=True, enabled=True)
@@ -37,7 +59,7 @@ def resolver():
                     restarted=True, _if=config.did_change)
 
     # only now that unbound answers: every lookup of this machine goes to it
-    if resolved == "active":
+    if units.resolved_active:
         systemd.service(name="systemd-resolved off: unbound answers on port 53", service="systemd-resolved.service",
                         running=False, enabled=False)
     # written whether or not dhclient is installed yet, so a DHCP client added later keeps it too

@@ -11,6 +11,7 @@ from pyinfra import host
 from pyinfra.api import FactBase, deploy
 
 from deploys.context import relay_plan, relay_settings
+from deploys.release import relay_release
 from deploys.summary import note
 from exitkit import rdns
 
@@ -34,6 +35,8 @@ class PublicAddresses(FactBase):
 
 @deploy("Reverse DNS notes")
 def reverse_dns_notes():
+    if relay_release() is None:
+        return  # another release: refused by release.refuse_unsupported, nothing planned
     settings = relay_settings()
     resolver = rdns.deploy_resolver(settings)
     if resolver is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from gevent.event import AsyncResult
@@ -13,11 +14,14 @@ from pyinfra.operations import apt, files, python, server, systemd
 
 from deploys.context import relay_plan, relay_settings
 from deploys.ops import checked_file, fetch_secret, rolling_restart, write_config, write_now
+from deploys.release import relay_release, release_of_relay
 from exitkit import control, tor
 from exitkit.configfile import UNITS, ConfigFile, by_path
 from exitkit.plan import exit_policy_of
+from exitkit.releases import Release
 from exitkit.settings import RelaySettings
-from exitkit.tor import TORPROJECT_KEYRING, TORPROJECT_SOURCES, tor_files
+from exitkit.tor import TORPROJECT_KEYRING, TORPROJECT_SOURCES, tor_files, torproject_repository
+from exitkit.units import UnitState
 
 IDENTITY_KEYS = ("secret_id_key", "ed25519_master_id_secret_key", "ed25519_master_id_public_key")
 
@@ -51,13 +55,14 @@ def fleet_dir() -> Path:
 @deploy("Tor exit relay")
 def tor_relay():
     s = relay_settings()
-    if s.network != "tor":
+    release = relay_release()
+    if s.network != "tor" or release is None:
         return
     instances = tor.instances(s)
     current = relay_state(host)
     if s.tor_package_source == "torproject":
-        _torproject_repository(s, by_path(tor_files(s, exit_policy_of(s)))[TORPROJECT_SOURCES])
-    if current.default_unit == "":
+        _torproject_repository(s, by_path(tor_files(s, exit_policy_of(s), release=release))[TORPROJECT_SOURCES])
+    if current.default_unit == UnitState.ABSENT:
         # Debian's package starts a tor client at once: keep tor stopped until our checked torrc is in place
         server.shell(name="Keep tor from starting before its torrc is checked",
                      commands=["systemctl mask tor@default.service"])
@@ -68,7 +73,7 @@ def tor_relay():
         key_path, family_id = control.ensure_family_key(fleet_dir() / control.FAMILY_KEYS, s.tor_family)
         family_key = key_path.read_bytes()
     fingerprints, missing = family_fingerprints(s)
-    wanted = _tor_files(s, fingerprints, family_id)
+    wanted = _tor_files(s, fingerprints, family_id, release)
     write_config(wanted["/usr/local/sbin/exitkit-tor-applied"], name="Note which torrc each running tor started with")
     files.directory(name="Drop-in folder of the tor units", path=f"{UNITS}/tor@.service.d")
     dropin = write_config(wanted[f"{UNITS}/tor@.service.d/exitkit.conf"], name="Start hook for every tor instance")
@@ -85,7 +90,7 @@ def tor_relay():
                          user=instance.user, group=instance.user, mode=600)
         write_config(wanted[instance.torrc], name=f"torrc of {instance.service}, checked by tor --verify-config first")
 
-    if current.default_unit == "masked" or current.default_unit == "":
+    if current.default_unit in (UnitState.ABSENT, UnitState.MASKED):
         server.shell(name="Let tor start now that its torrc is checked",
                      commands=["systemctl unmask tor@default.service"])
     # tor.service brings up tor@default at boot (Debian's generator); other instances are enabled themselves
@@ -95,7 +100,7 @@ def tor_relay():
                         running=True, enabled=None if instance.name == "default" else True)
     if missing:
         python.call(name="Complete MyFamily with the fingerprints of relays new to the family",
-                    function=_complete_family, settings=s, family_id=family_id)
+                    function=_complete_family, settings=s, family_id=family_id, release=release)
 
     # restart where the running tor started with another torrc than the one it has now
     stale = [i.service for i in instances
@@ -109,10 +114,10 @@ def tor_relay():
             backup_identity_keys(instance, fleet_dir() / s.key_backup_dir / host.name / instance.name)
 
 
-def _tor_files(s: RelaySettings, fingerprints: dict[tuple[str, str], str], family_id: str) -> dict:
+def _tor_files(s: RelaySettings, fingerprints: dict[tuple[str, str], str], family_id: str, release: Release) -> dict:
     """exitkit.configs' tor files for this host, with the family these fingerprints make (by path)."""
     families = tor.families(host.name, tor.instances(s), fingerprints, relay_plan().tor_family_hosts, family_id)
-    return by_path(tor_files(s, exit_policy_of(s), families))
+    return by_path(tor_files(s, exit_policy_of(s), families, release=release))
 
 
 def family_fingerprints(s: RelaySettings) -> tuple[dict[tuple[str, str], str], bool]:
@@ -120,7 +125,8 @@ def family_fingerprints(s: RelaySettings) -> tuple[dict[tuple[str, str], str], b
 
     Facts are read from the other family members too (pyinfra caches them per
     host). A member that cannot be reached keeps its place through the
-    fingerprints last seen for it (``exitkit.control.remember_fingerprints``). ``missing`` says
+    fingerprints last seen for it (``exitkit.control.remember_fingerprints``), and so does a member of a release
+    the kit refuses (it is not converged, so it will not make keys in this run). ``missing`` says
     that some member has no keys yet (a new relay): its fingerprint is
     collected after it started, in the same run.
     """
@@ -130,8 +136,8 @@ def family_fingerprints(s: RelaySettings) -> tuple[dict[tuple[str, str], str], b
     for name in members:
         member = state.inventory.get_host(name)
         member_settings = RelaySettings.from_data(member.data.dict())
-        if not member.connected:
-            # unreachable: its fingerprints (public) as last seen, so families stay as they are
+        if not member.connected or release_of_relay(member) is None:
+            # unreachable or refused: its fingerprints (public) as last seen, so families stay as they are
             found.update(control.remembered(fleet_dir(), name, member_settings))
             continue
         member_state = relay_state(member)
@@ -161,7 +167,7 @@ def _fingerprints_now(name: str) -> dict[str, str]:
         member = state.inventory.get_host(name)
         try:
             fingerprints: dict[str, str] = {}
-            if member.connected:
+            if member.connected and release_of_relay(member) is not None:
                 ok, output = member.run_shell_command(tor.STATE_COMMAND)
                 if ok:
                     fingerprints = tor.parse_tor_state(output.stdout_lines).fingerprints
@@ -171,12 +177,12 @@ def _fingerprints_now(name: str) -> dict[str, str]:
     return _READ_AT_RUN_TIME[name].get()
 
 
-def _complete_family(settings: RelaySettings, family_id: str) -> None:
+def _complete_family(settings: RelaySettings, family_id: str, release: Release) -> None:
     """At run time, after new relays made their keys: rewrite torrcs whose MyFamily is incomplete."""
     fingerprints = {(name, data_dir): fp for name in relay_plan().tor_family_hosts
                     for data_dir, fp in _fingerprints_now(name).items()}
     control.remember_fingerprints(fleet_dir(), fingerprints)
-    wanted = _tor_files(settings, fingerprints, family_id)
+    wanted = _tor_files(settings, fingerprints, family_id, release)
     for instance in tor.instances(settings):
         torrc = wanted[instance.torrc]
         ok, output = host.run_shell_command(f"cat {instance.torrc}")
@@ -190,15 +196,16 @@ def _complete_family(settings: RelaySettings, family_id: str) -> None:
 
 
 def _torproject_repository(s: RelaySettings, sources: ConfigFile) -> None:
-    """The Tor Project's own packages, signed by the key pinned in the settings (needs the internet)."""
+    """The Tor Project's own packages from ``torproject_repository``, signed by the key pinned in the settings."""
     fingerprint = s.torproject_key_fingerprint.replace(" ", "")
+    key_url = shlex.quote(f"{torproject_repository(s)}/{fingerprint}.asc")
     apt.packages(name="Tools to check the Tor Project's signing key", packages=["gpg", "ca-certificates"],
                  no_recommends=True)
     server.shell(name="Tor Project signing key, checked against the pinned fingerprint", commands=[
         f"test -s {TORPROJECT_KEYRING} && gpg --show-keys --with-colons {TORPROJECT_KEYRING} "
         f"| grep -q '^fpr:.*:{fingerprint}:$' "
         f"|| {{ tmp=$(mktemp) && python3 -c 'import urllib.request,sys; sys.stdout.buffer.write(urllib.request.urlopen("
-        f"\"https://deb.torproject.org/torproject.org/{fingerprint}.asc\").read())' > $tmp "
+        f"sys.argv[1]).read())' {key_url} > $tmp "
         f"&& gpg --show-keys --with-colons $tmp | grep -q '^fpr:.*:{fingerprint}:$' "
         f"&& gpg --dearmor < $tmp > {TORPROJECT_KEYRING}.new && mv {TORPROJECT_KEYRING}.new {TORPROJECT_KEYRING}; }}"])
     write_config(sources, name="The Tor Project's package repository")

@@ -23,6 +23,7 @@ from exitkit.naming import name_files
 from exitkit.notice import notice_files
 from exitkit.plan import RelayPlan, exit_policy_of
 from exitkit.policy import policy_files
+from exitkit.releases import DEFAULT_RELEASE, Release
 from exitkit.resolver import resolver_files
 from exitkit.settings import RelaySettings
 from exitkit.tor import Family, instances, tor_files
@@ -31,31 +32,32 @@ from exitkit.tor import families as tor_families
 __all__ = ["ConfigFile", "by_path", "fleet_files", "relay_files", "write_tree"]
 
 # ------------------------------------------------------------------ all of a relay
-Concern = Callable[[RelaySettings, RelayPlan, datetime, Mapping], list[ConfigFile]]
+Concern = Callable[[RelaySettings, RelayPlan, datetime, Mapping, Release], list[ConfigFile]]
 
 # One line per concern, in the order deploys/exit.py converges them.
 CONCERNS: tuple[Concern, ...] = (
-    lambda settings, plan, now, families: name_files(plan.hostname),
-    lambda settings, plan, now, families: resolver_files(settings),
-    lambda settings, plan, now, families: policy_files(exit_policy_of(settings), settings.exit_interface),
-    lambda settings, plan, now, families: notice_files(settings, exit_policy_of(settings), hostname=plan.hostname,
-                                                       reboot_time=plan.reboot_time, now=now),
-    lambda settings, plan, now, families: tor_files(settings, exit_policy_of(settings), families),
-    lambda settings, plan, now, families: maintenance_files(settings, plan.reboot),
+    lambda settings, plan, now, families, release: name_files(plan.hostname),
+    lambda settings, plan, now, families, release: resolver_files(settings),
+    lambda settings, plan, now, families, release: policy_files(exit_policy_of(settings), settings.exit_interface),
+    lambda settings, plan, now, families, release: notice_files(
+        settings, exit_policy_of(settings), hostname=plan.hostname, reboot_time=plan.reboot_time, now=now),
+    lambda settings, plan, now, families, release: tor_files(settings, exit_policy_of(settings), families, release),
+    lambda settings, plan, now, families, release: maintenance_files(settings, plan.reboot),
 )
 
 
 def relay_files(settings: RelaySettings, plan: RelayPlan, now: datetime | None = None,
-                families: Mapping | None = None) -> list[ConfigFile]:
+                families: Mapping | None = None, release: Release = DEFAULT_RELEASE) -> list[ConfigFile]:
     """Every file the kit writes on one relay; two concerns writing one path is a bug, refused here.
 
     ``families`` are the tor instances' families (see ``tor_files``); without them a torrc declares none.
+    ``release`` is the one the relay runs; without a host to ask, the default release.
     """
     now = now or datetime.now(UTC)
     files: list[ConfigFile] = []
     seen: set[str] = set()
     for concern in CONCERNS:
-        for file in concern(settings, plan, now, families or {}):
+        for file in concern(settings, plan, now, families or {}, release):
             if file.path in seen:
                 raise ValueError(f"{file.path} is written by two concerns")
             seen.add(file.path)
@@ -69,7 +71,8 @@ def fleet_files(fleet: Fleet, plans: Mapping[str, RelayPlan], fleet_dir: Path,
 
     Tor families come from what the last deploy saw on the relays (the fingerprint
     cache and the family key's id in the fleet folder), so a rendered torrc is the
-    one the relay holds; a relay never deployed yet is simply not in them.
+    one the relay holds; a relay never deployed yet is simply not in them. With no
+    host to ask which release it runs, the files are the default release's.
     """
     settings_of = {relay.name: relay.settings for relay in fleet.relays}
     result = {}

@@ -25,6 +25,7 @@ TOR_SOURCES = ("debian", "torproject")
 CONTACT_PROOFS = ("", "uri-rsa", "dns-rsa")
 # deb.torproject.org archive signing key
 TORPROJECT_KEY = "A3C4 F0F9 79CA A22C DBA8  F512 EE8C BC9E 886D DD89".replace("  ", " ")
+TORPROJECT_REPOSITORY = "https://deb.torproject.org/torproject.org"
 
 
 def setting(default: Any, meaning: str, check: checks.Check, example: str = "") -> Any:
@@ -80,6 +81,9 @@ class RelaySettings:
     # --- the tor relay (network: tor)
     tor_package_source: str = setting("debian", "Where tor comes from: Debian's archive, or the Tor Project's own repository.", checks.one_of(*TOR_SOURCES))
     torproject_key_fingerprint: str = setting(TORPROJECT_KEY, "Pinned fingerprint of the Tor Project's archive signing key.", checks.pgp_fingerprint)
+    torproject_repository: str = setting(
+        TORPROJECT_REPOSITORY,
+        "Address of the Tor Project's package repository; its signing key is fetched from there too.", checks.url)
     tor_instances: int = setting(1, "tor instances on this host (tor@default, tor@i2, ...), each with its own ports and keys.", checks.integer(1, 8))
     or_port: int = setting(9001, "ORPort of the first tor instance; instance n uses or_port + n - 1.", checks.port)
     or_ipv6: bool = setting(False, "Also listen for relays on public_ipv6 (needs public_ipv6).", checks.boolean)

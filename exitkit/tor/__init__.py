@@ -5,7 +5,7 @@ and ``exitkit.control`` keeps the family key and fingerprints on the control mac
 """
 
 from exitkit.tor.checks import fleet_checks
-from exitkit.tor.files import TORPROJECT_KEYRING, TORPROJECT_SOURCES, tor_files
+from exitkit.tor.files import TORPROJECT_KEYRING, TORPROJECT_SOURCES, tor_files, torproject_repository
 from exitkit.tor.relay import (
                                STATE_COMMAND,
                                Family,
@@ -22,4 +22,4 @@ from exitkit.tor.relay import (
 
 __all__ = ["STATE_COMMAND", "TORPROJECT_KEYRING", "TORPROJECT_SOURCES", "Family", "TorInstance", "TorState",
            "contact_info", "families", "fleet_checks", "instance_nickname", "instances", "parse_tor_state",
-           "render_torrc_file", "tor_files", "torrc_digest"]
+           "render_torrc_file", "tor_files", "torproject_repository", "torrc_digest"]

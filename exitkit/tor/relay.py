@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from exitkit.policy import ExitPolicy, is_exit_preset, render_torrc
 from exitkit.settings import RelaySettings
 from exitkit.templating import render
+from exitkit.units import UnitState, load_state_command, unit_state
 
 
 @dataclass(frozen=True)
@@ -127,11 +128,11 @@ _FINGERPRINT = re.compile(r"^(\S+) ([0-9A-F]{40})$")
 
 # What the deploy reads from a relay in one command: fingerprints (public, from
 # tor's own files), which torrc each running instance started with, and whether
-# tor@default may start (a fresh install is masked until its torrc is checked).
+# tor@default exists and may start (a fresh install is masked until its torrc is checked).
 STATE_COMMAND = (
     "for f in /var/lib/tor/fingerprint /var/lib/tor-instances/*/fingerprint /run/exitkit/tor@*.applied; do "
     '[ -r "$f" ] && echo "$f: $(cat "$f")"; done; '
-    'echo "tor@default: $(systemctl is-enabled tor@default.service 2>/dev/null)"; true'
+    f'echo "tor@default: $({load_state_command("tor@default.service")})"; true'
 )
 
 
@@ -139,11 +140,11 @@ STATE_COMMAND = (
 class TorState:
     fingerprints: dict[str, str]  # data dir -> RSA identity fingerprint
     applied: dict[str, str]       # instance name -> sha1 of the torrc it started with
-    default_unit: str             # systemctl is-enabled of tor@default: enabled, masked, "" (not installed)
+    default_unit: UnitState       # tor@default: absent (tor not installed), masked or present
 
 
 def parse_tor_state(lines: list[str]) -> TorState:
-    fingerprints, applied, unit = {}, {}, ""
+    fingerprints, applied, unit = {}, {}, UnitState.ABSENT
     for line in lines:
         path, _, content = line.partition(": ")
         content = content.strip()
@@ -153,7 +154,7 @@ def parse_tor_state(lines: list[str]) -> TorState:
         elif path.startswith("/run/exitkit/tor@") and path.endswith(".applied"):
             applied[path[len("/run/exitkit/tor@"):-len(".applied")]] = content.split()[0] if content else ""
         elif path == "tor@default":
-            unit = content
+            unit = unit_state(content)
     return TorState(fingerprints, applied, unit)
 
 

@@ -146,7 +146,7 @@ def test_security_txt_expiry_is_stable_within_a_month(demo):
 
 
 def test_a_path_written_twice_is_refused(monkeypatch):
-    twice = (lambda s, plan, now, families: [ConfigFile("/etc/x", "a\n")],) * 2
+    twice = (lambda s, plan, now, families, release: [ConfigFile("/etc/x", "a\n")],) * 2
     monkeypatch.setattr(configs, "CONCERNS", twice)
     with pytest.raises(ValueError, match="/etc/x is written by two concerns"):
         relay_files(RelaySettings(), {}, NOW)

@@ -15,6 +15,7 @@ import re
 import shlex
 import subprocess
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from pyinfra.api import Config, FileUploadCommand, FunctionCommand, Inventory, State, StringCommand
@@ -22,9 +23,15 @@ from pyinfra.api.connect import connect_all
 from pyinfra.context import ctx_host, ctx_state
 
 from deploys.ops import checked_file, fetch_secret, ready_command
+from deploys.release import OsReleaseText
+from deploys.resolver import ResolverUnitStates
 from deploys.reverse_dns import PublicAddresses
 from deploys.tor import TorRelayState
 from exitkit import tor
+from exitkit.releases import DEBIAN_13, release_of
+from exitkit.resolver import UNITS_COMMAND
+from exitkit.units import UnitState
+from tests.unit.test_releases import DEBIAN_11_TEXT, DEBIAN_13_TEXT
 
 RELAY = "@fake/relay-1"
 DEST = "/etc/lighttpd/lighttpd.conf"
@@ -219,36 +226,70 @@ def test_tor_relay_state_of_a_running_two_instance_relay():
         f"/var/lib/tor-instances/i2/fingerprint: exitkit12 {FINGERPRINT_B}",
         f"/run/exitkit/tor@default.applied: {'1' * 40}  /etc/tor/torrc",
         f"/run/exitkit/tor@i2.applied: {'2' * 40}  /etc/tor/instances/i2/torrc",
-        "tor@default: enabled",
+        "tor@default: loaded",
     ])
     assert state.fingerprints == {"/var/lib/tor": FINGERPRINT_A, "/var/lib/tor-instances/i2": FINGERPRINT_B}
     assert state.applied == {"default": "1" * 40, "i2": "2" * 40}
-    assert state.default_unit == "enabled"
+    assert state.default_unit == UnitState.PRESENT
 
 
 def test_tor_relay_state_of_a_relay_whose_tor_is_masked_and_has_no_keys_yet():
     state = tor_state(["tor@default: masked"])
-    assert (state.fingerprints, state.applied, state.default_unit) == ({}, {}, "masked")
+    assert (state.fingerprints, state.applied, state.default_unit) == ({}, {}, UnitState.MASKED)
 
 
 def test_tor_relay_state_ignores_a_fingerprint_file_being_written():
-    state = tor_state(["/var/lib/tor/fingerprint: ", "tor@default: enabled"])
+    state = tor_state(["/var/lib/tor/fingerprint: ", "tor@default: loaded"])
     assert state.fingerprints == {}
 
 
-@pytest.mark.parametrize("unit_line", [
-    pytest.param("tor@default: ", id="debian-12"),
-    pytest.param("tor@default: not-found", id="debian-13", marks=pytest.mark.xfail(strict=True, reason=(
-        "issue 12: Debian 13's systemctl is-enabled prints not-found (exit 4) for a missing unit; "
-        "parse_tor_state takes it for a unit state, so tor is not masked before its install"))),
-])
-def test_tor_relay_state_of_a_relay_without_tor_reads_as_not_installed(unit_line):
-    """tor_relay masks tor@default before installing tor only when the unit state reads "" (not installed).
+@pytest.mark.parametrize("release", ["debian-12", "debian-13"])
+def test_tor_relay_state_of_a_relay_without_tor_reads_as_not_installed(release):
+    """tor_relay masks tor@default before installing tor only when the unit reads as absent.
 
-    For a unit that does not exist, ``systemctl is-enabled`` prints nothing on
-    stdout on Debian 12 and ``not-found`` on Debian 13; both mean "no tor yet".
+    ``systemctl is-enabled`` of a missing unit printed nothing on Debian 12 and
+    ``not-found`` on Debian 13, which once read as a state and let Debian's package
+    start tor with its own torrc; ``systemctl show -p LoadState --value`` prints
+    ``not-found`` on both, which is what the state command reads now.
     """
-    assert tor_state([unit_line]).default_unit == ""
+    assert "is-enabled" not in tor.STATE_COMMAND
+    assert "systemctl show -p LoadState --value tor@default.service" in tor.STATE_COMMAND
+    assert tor_state(["tor@default: not-found"]).default_unit == UnitState.ABSENT
+
+
+def test_tor_relay_state_reads_the_same_whatever_systemctl_cannot_answer():
+    """No LoadState at all (systemctl failed): masked first, the safe side."""
+    assert tor_state(["tor@default: "]).default_unit == UnitState.ABSENT
+
+
+# what each release's systemctl prints for unbound and systemd-resolved, before and after the kit
+RESOLVER_UNITS = {
+    "not installed": (["unbound: not-found", "systemd-resolved: inactive"], UnitState.ABSENT, False),
+    "masked before install": (["unbound: masked", "systemd-resolved: inactive"], UnitState.MASKED, False),
+    "installed, resolved running": (["unbound: loaded", "systemd-resolved: active"], UnitState.PRESENT, True),
+    "systemctl answered nothing": (["unbound: ", "systemd-resolved: "], UnitState.ABSENT, False),
+}
+
+
+@pytest.mark.parametrize("release", ["debian-12", "debian-13"])
+@pytest.mark.parametrize("case", list(RESOLVER_UNITS))
+def test_resolver_unit_states_read_the_same_on_both_releases(case, release):
+    """The resolver masks unbound before installing it when absent and unmasks it when masked, as tor does."""
+    lines, unbound, resolved = RESOLVER_UNITS[case]
+    assert "is-enabled" not in UNITS_COMMAND
+    with fake_relay({UNITS_COMMAND: lines}) as relay:
+        units = relay.get_fact(ResolverUnitStates)
+    assert (units.unbound, units.resolved_active) == (unbound, resolved)
+
+
+def test_os_release_fact_of_a_debian_13_relay():
+    with fake_relay({"/etc/os-release": DEBIAN_13_TEXT.splitlines()}) as relay:
+        assert release_of(relay.get_fact(OsReleaseText)) is DEBIAN_13
+
+
+def test_os_release_fact_of_a_machine_without_os_release_is_no_release():
+    with fake_relay() as relay:
+        assert relay.get_fact(OsReleaseText).describe() == "an unknown system (no /etc/os-release)"
 
 
 IP_JSON = [
@@ -283,3 +324,53 @@ def test_public_addresses_of_a_relay_with_only_private_addresses_are_none():
     private = [{**IP_JSON[1], "addr_info": IP_JSON[1]["addr_info"][1:2]}]
     with fake_relay({"ip -j addr": json.dumps(private)}) as relay:
         assert relay.get_fact(PublicAddresses) == []
+
+
+# ------------------------------------------------------------------ a relay of another release
+DEPLOY = "deploys/exit.py"
+
+
+def test_a_relay_of_another_release_fails_on_one_operation_and_nothing_else_is_planned_or_run(capsys):
+    """The whole deploy file prepared for a Debian 11 relay: one operation, which fails with the message that the
+    fleet summary shows; the only command the relay ever ran before it is the os-release read."""
+    from pyinfra.api.connect import disconnect_all
+    from pyinfra.api.exceptions import PyinfraError
+    from pyinfra.api.operations import run_ops
+
+    from deploys.release import refusal
+    from exitkit.releases import parse_os_release
+    from exitkit.summary import HEADER, INDENT, WIDTH, clip
+
+    old = "@fake/relay-old"
+    message = refusal(old, parse_os_release(DEBIAN_11_TEXT))
+    assert message == (f"{old} runs Debian GNU/Linux 11 (bullseye); nothing was changed "
+                       "(exitkit supports Debian 13 trixie, Debian 12 bookworm)")
+    fails = {"success": False, "stderr": [message]}  # as the shell text below is shown to fail
+    data = {"fake_responses": {"/etc/os-release": DEBIAN_11_TEXT.splitlines(), re.compile(r">&2; exit 1$"): fails},
+            "fake_delay": 0, "fake_delay_jitter": 0, "nickname": "exitkitold", "network": "tor"}
+    state = State(Inventory(([(old, data)], {})), Config(TEMP_DIR="/tmp"))
+    connect_all(state)
+    relay = state.inventory.get_host(old)
+    with ctx_state.use(state):
+        state.current_deploy_filename = DEPLOY  # as pyinfra's command loads a deploy file for each host
+        with ctx_host.use(relay):
+            exec(compile(Path(DEPLOY).read_text(), DEPLOY, "exec"), {"__file__": DEPLOY})
+        (op_hash,) = [op for op in state.get_op_order() if op in state.ops[relay]]
+        assert state.get_op_meta(op_hash).names == {"Supported release | Debian 13 or 12 required"}
+        assert relay.connector.executed_commands == [
+            "cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null || true"]
+
+        # the operation's own shell text, run here: the message on stderr, exit 1
+        with ctx_host.use(relay):
+            (command,) = shell(list(state.ops[relay][op_hash].command_generator()))
+        ran = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
+        assert (ran.returncode, ran.stdout, ran.stderr) == (1, "", message + "\n")
+
+        with pytest.raises(PyinfraError, match="No hosts remaining"):
+            run_ops(state)
+        disconnect_all(state)
+    err = capsys.readouterr().err
+    summary_text = err[err.index(HEADER):]
+    # the summary's one line per item, cut at its width: what was found and that nothing changed come first
+    assert clip(f"{INDENT}failed: Debian 13 or 12 required: {message}", WIDTH) in summary_text.splitlines()
+    assert "1 relay: 0 changed, 0 unchanged, 1 failed. NOT CONVERGED" in summary_text

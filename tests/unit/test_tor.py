@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from exitkit import control, tor
 from exitkit.settings import RelaySettings
+from exitkit.units import UnitState
 
 
 def settings(**kw) -> RelaySettings:
@@ -74,8 +75,9 @@ def test_relay_state_is_read_from_its_lines():
     ])
     assert state.fingerprints == {"/var/lib/tor": "A" * 40, "/var/lib/tor-instances/i2": "B" * 40}
     assert state.applied == {"default": "f" * 40}
-    assert state.default_unit == "masked"
-    assert tor.parse_tor_state(["tor@default: "]).default_unit == ""
+    assert state.default_unit == UnitState.MASKED
+    assert tor.parse_tor_state(["tor@default: not-found"]).default_unit == UnitState.ABSENT
+    assert tor.parse_tor_state(["tor@default: loaded"]).default_unit == UnitState.PRESENT
 
 
 def test_family_key_is_tor_s_format_and_made_once(tmp_path):
@@ -108,3 +110,39 @@ def test_the_family_id_is_read_without_making_a_key(tmp_path):
     assert not (tmp_path / control.FAMILY_KEYS).exists()
     _, made = control.ensure_family_key(tmp_path / control.FAMILY_KEYS, "fleet")
     assert control.known_family_id(tmp_path, "fleet") == made and control.known_family_id(tmp_path, "") == ""
+
+
+# ------------------------------------------------------------------ the Tor Project's repository
+def torproject_source(release=None, **kw) -> str:
+    from exitkit.plan import exit_policy_of
+
+    s = settings(tor_package_source="torproject", **kw)
+    extra = {} if release is None else {"release": release}
+    files = {f.path: f for f in tor.tor_files(s, exit_policy_of(s), **extra)}
+    return str(files[tor.TORPROJECT_SOURCES].content)
+
+
+def test_the_tor_project_source_names_the_relays_own_release():
+    from exitkit.releases import DEBIAN_12, DEBIAN_13
+
+    keyring = "[signed-by=/usr/share/keyrings/deb.torproject.org-keyring.gpg]"
+    assert torproject_source(DEBIAN_13) == f"deb {keyring} https://deb.torproject.org/torproject.org trixie main\n"
+    assert torproject_source(DEBIAN_12) == f"deb {keyring} https://deb.torproject.org/torproject.org bookworm main\n"
+
+
+def test_without_a_host_the_tor_project_source_is_the_default_releases():
+    assert " trixie main" in torproject_source()
+
+
+def test_the_tor_project_repository_is_a_setting():
+    line = torproject_source(torproject_repository="http://10.0.2.2:8080/torproject/")
+    assert line.split()[2:] == ["http://10.0.2.2:8080/torproject", "trixie", "main"]
+    assert tor.torproject_repository(settings(torproject_repository="https://x.example/tor/")) == \
+        "https://x.example/tor"
+
+
+def test_relays_from_debian_get_no_tor_project_source():
+    from exitkit.plan import exit_policy_of
+
+    s = settings()
+    assert tor.TORPROJECT_SOURCES not in {f.path for f in tor.tor_files(s, exit_policy_of(s))}
