@@ -9,7 +9,7 @@ import sys
 import exitkit.lab
 from exitkit.lab.containers import LocalFleet
 from exitkit.lab.demo import DEMO, demo, demo_down
-from exitkit.lab.image import ensure_image, prepare_host
+from exitkit.lab.image import DEFAULT_RELEASE, RELEASES, ensure_image, prepare_host
 from exitkit.lab.rehearse import rehearse
 
 
@@ -23,7 +23,9 @@ def parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=told)
         p.add_argument("--name", default=DEMO.name)
         p.add_argument("--size", type=int, default=DEMO.size)
-    sub.add_parser("image", help="build the relay image if its recipe changed")
+        p.add_argument("--release", choices=RELEASES, default=DEFAULT_RELEASE, help="Debian release of its relays")
+    p = sub.add_parser("image", help="build a release's relay image if its recipe changed")
+    p.add_argument("--release", choices=RELEASES, default=DEFAULT_RELEASE)
     p = sub.add_parser("rehearse",
                        help="converge the fleet's shape on local relays twice; fail if the second run changes")
     p.add_argument("inventory", help="inventory/<fleet>.py, run from the fleet's folder")
@@ -42,12 +44,12 @@ def main(argv: list[str] | None = None) -> int:
         return rehearse(args.inventory, args.keep)
     if args.command == "image":
         prepare_host()
-        print(ensure_image())
+        print(ensure_image(args.release))
         return 0
     if args.command == "down" and args.name == DEMO.name:
         demo_down()
         return 0
-    fleet = LocalFleet(args.name, args.size)
+    fleet = LocalFleet(args.name, args.size, args.release)
     if args.command == "up":
         fleet.up()
     else:

@@ -18,7 +18,7 @@ from exitkit.lab.process import log
 from exitkit.lab.runs import DEPLOY, pyinfra_command
 from exitkit.plan import plan_fleet
 
-DEMO = LocalFleet("demo", 3)
+DEMO = LocalFleet("demo", 3, release="trixie")
 INVENTORY = PROJECT / "inventory" / "demo.py"
 DNS = BackgroundDnsServer(DEMO.dns_port, DEMO.dir / "dns")
 
@@ -49,7 +49,8 @@ def demo() -> int:
         return result.returncode
     print("\nThe demo relays answer here:")
     for relay in DEMO.relays:
-        print(f"  {relay.name}: {relay.notice_url}   (ssh: port {relay.ssh_port}, container {relay.container})")
+        print(f"  {relay.name}: {relay.notice_url}   "
+              f"(ssh: {relay.address}, Debian {relay.release}, container {relay.container})")
     print(f"Reverse DNS of the demo: dnsmasq on {DNS.address} (exitkit rdns inventory/demo.py)")
     print("Run it again to re-converge; ./kit demo-down removes the relays.")
     return 0

@@ -1,9 +1,10 @@
-"""A DNS server on 127.0.0.1 for the reverse-DNS checks of a lab fleet: dnsmasq, answering only its own records.
+"""DNS servers of the lab: dnsmasq, answering only its own records, never forwarding a question.
 
-Started with --no-resolv and authoritative --local zones, it never forwards a
-question, so no check of a lab fleet asks real DNS about its made-up addresses.
-The tests run one per test (``tests/dnsserver.py``); the demo keeps one running
-beside its relays, on the fleet's ``dns_check_resolver``.
+One on 127.0.0.1 answers the reverse-DNS checks of a lab fleet, so no check asks
+real DNS about its made-up addresses: the tests run one per test
+(``tests/dnsserver.py``), the demo keeps one beside its relays, on the fleet's
+``dns_check_resolver``. Another, on a fleet network's gateway, is the relays'
+own resolver (``exitkit.lab.fence``).
 """
 
 from __future__ import annotations
@@ -23,9 +24,13 @@ DNSMASQ = "/usr/sbin/dnsmasq"
 REVERSE_ZONES = ("in-addr.arpa", "ip6.arpa")
 
 
-def dnsmasq_command(port: int, records: list[str], zones: tuple[str, ...]) -> list[str]:
-    """dnsmasq in the foreground on 127.0.0.1:port, answering from ``records`` (its options) and nothing else."""
-    return [DNSMASQ, "--no-daemon", f"--port={port}", "--listen-address=127.0.0.1", "--bind-interfaces",
+def dnsmasq_command(port: int, records: list[str], zones: tuple[str, ...], listen: str = "127.0.0.1") -> list[str]:
+    """dnsmasq in the foreground on listen:port, answering from ``records`` (its options) and nothing else.
+
+    --bind-dynamic: it binds the address as soon as it exists (a fleet's bridge
+    comes and goes with its containers) and never the machine's other addresses.
+    """
+    return [DNSMASQ, "--no-daemon", f"--port={port}", f"--listen-address={listen}", "--bind-dynamic",
             "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
             *[f"--local=/{zone}/" for zone in zones], *records]
 
@@ -71,15 +76,16 @@ def fleet_zones(fleet: Fleet) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class BackgroundDnsServer:
-    """A dnsmasq on 127.0.0.1:port that outlives the command that started it; its pid file is in ``folder``."""
+    """A dnsmasq on listen:port that outlives the command that started it; its pid file is in ``folder``."""
 
     port: int
     folder: Path
+    listen: str = "127.0.0.1"
 
     @property
     def address(self) -> str:
         """As dns_check_resolver takes it."""
-        return f"127.0.0.1:{self.port}"
+        return f"{self.listen}:{self.port}"
 
     @property
     def pid_file(self) -> Path:
@@ -96,7 +102,8 @@ class BackgroundDnsServer:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except (OSError, ValueError):
             return None
-        return pid if command[:1] == [DNSMASQ.encode()] and f"--port={self.port}".encode() in command else None
+        ours = {f"--port={self.port}".encode(), f"--listen-address={self.listen}".encode()}
+        return pid if command[:1] == [DNSMASQ.encode()] and ours <= set(command) else None
 
     def start(self, records: list[str], zones: tuple[str, ...], ready_address: str) -> None:
         """Replace the server this folder started (if any) by one with these records; wait until it answers."""
@@ -104,7 +111,7 @@ class BackgroundDnsServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("w") as log:
             # its own session: the server stays when the command that started it ends
-            server = subprocess.Popen(dnsmasq_command(self.port, records, zones), stdout=log, stderr=log,
+            server = subprocess.Popen(dnsmasq_command(self.port, records, zones, self.listen), stdout=log, stderr=log,
                                       stdin=subprocess.DEVNULL, start_new_session=True, text=True)
         self.pid_file.write_text(f"{server.pid}\n")
         if not wait_until_answering(server, self.address, ready_address):

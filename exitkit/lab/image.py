@@ -1,8 +1,10 @@
 """What a lab relay is made of, and what the host needs to run it.
 
-The image is built once per recipe with mmdebstrap from the Debian mirror this
-machine already uses; the recipe's hash is the image tag, so a changed recipe
-builds a new image and an unchanged one is reused. The host workarounds come
+The image is built once per Debian release and recipe with mmdebstrap from the
+Debian mirror this machine already uses; the hash of the recipe and the release
+is the image tag, so a changed recipe builds a new image and an unchanged one is
+reused. Inside the fence a relay reaches that mirror only through the control
+machine's apt proxy (exitkit.lab.fence), which its apt is told to use. The host workarounds come
 from the recipe known to work on our CI machines; each is applied only where it
 is needed.
 """
@@ -17,6 +19,7 @@ import time
 from pathlib import Path
 
 from exitkit.lab import LAB
+from exitkit.lab.addresses import APT_PROXY_NAME, APT_PROXY_PORT
 from exitkit.lab.process import log, run
 
 IMAGE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "sudo",
@@ -29,10 +32,15 @@ IMAGE_HOOKS = (
      'ExecStartPre=/usr/bin/ssh-keygen -A\\nExecStartPre=/usr/sbin/sshd -t\\n" '
      '> "$1"/etc/systemd/system/ssh.service.d/hostkeys.conf'),
     # like a real server: the security suite is in apt's sources
-    ('printf "deb %(mirror)s bookworm main\\ndeb %(security)s bookworm-security main\\n'
-     'deb %(mirror)s bookworm-updates main\\n" > "$1"/etc/apt/sources.list'),
+    ('printf "deb %(mirror)s %(release)s main\\ndeb %(security)s %(release)s-security main\\n'
+     'deb %(mirror)s %(release)s-updates main\\n" > "$1"/etc/apt/sources.list'),
+    # the relay's only way to the mirror: the control machine's apt proxy, by a name each container is given
+    ('printf \'Acquire::http::Proxy "http://%(proxy)s/";\\n\' > "$1"/etc/apt/apt.conf.d/01exitkit-lab-proxy'),
 )
 IMAGE_NAME = "localhost/exitkit-relay"
+# The releases a lab relay can run: the two the kit supports, and one it must refuse.
+RELEASES = ("trixie", "bookworm", "bullseye")
+DEFAULT_RELEASE = "trixie"
 
 
 def debian_mirror() -> str:
@@ -79,26 +87,36 @@ def ulimit_flags() -> list[str]:
     return ["--ulimit", f"nofile={nofile}:{nofile}", "--ulimit", f"nproc={nproc}:{nproc}"]
 
 
-def image_tag() -> str:
-    recipe = json.dumps([IMAGE_PACKAGES, IMAGE_HOOKS, debian_mirror()])
-    return f"{IMAGE_NAME}:{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
+def recipe_hooks(release: str) -> list[str]:
+    """The customize hooks with the release, the mirror and the proxy filled in."""
+    mirror = debian_mirror()
+    values = {"mirror": mirror, "security": security_mirror(mirror), "release": release,
+              "proxy": f"{APT_PROXY_NAME}:{APT_PROXY_PORT}"}
+    return [hook % values if "%(" in hook else hook for hook in IMAGE_HOOKS]
 
 
-def ensure_image() -> str:
-    """The image of the current recipe, built with mmdebstrap if podman does not have it yet."""
-    tag = image_tag()
+def image_tag(release: str = DEFAULT_RELEASE) -> str:
+    """The tag of one release's image: a hash of everything that goes into it, the release included."""
+    if release not in RELEASES:
+        raise ValueError(f"the lab builds relays of {', '.join(RELEASES)}, not {release!r}")
+    recipe = json.dumps([release, IMAGE_PACKAGES, recipe_hooks(release), debian_mirror()])
+    return f"{IMAGE_NAME}:{release}-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
+
+
+def ensure_image(release: str = DEFAULT_RELEASE) -> str:
+    """The image of the current recipe for a release, built with mmdebstrap if podman does not have it yet."""
+    tag = image_tag(release)
     if run(["podman", "image", "exists", tag], check=False).returncode == 0:
         return tag
     mirror = debian_mirror()
-    values = {"mirror": mirror, "security": security_mirror(mirror)}
-    hooks = [hook % values if "%(" in hook else hook for hook in IMAGE_HOOKS]
+    hooks = recipe_hooks(release)
     LAB.mkdir(parents=True, exist_ok=True)
-    tar = LAB / "rootfs.tar"
-    log(f"building image {tag} with mmdebstrap from {mirror} (once per recipe)")
+    tar = LAB / f"rootfs-{release}.tar"
+    log(f"building image {tag} with mmdebstrap from {mirror} (once per release and recipe)")
     started = time.monotonic()
     cmd = ["mmdebstrap", "--variant=apt", "--include=" + ",".join(IMAGE_PACKAGES)]
     cmd += [f"--customize-hook={hook}" for hook in hooks]
-    cmd += ["bookworm", str(tar), mirror]
+    cmd += [release, str(tar), mirror]
     result = run(cmd, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"mmdebstrap failed:\n{result.stderr[-3000:]}")

@@ -69,7 +69,7 @@ def rehearse(inventory: str, keep: bool = False) -> int:
         shutil.rmtree(folder, ignore_errors=True)
         rehearsal = write_rehearsal(Path(inventory), lab, folder)
         for i, relay in enumerate(fleet.relays, 1):
-            print(f"{relay.name}: rehearsed on {lab.relay(i).container} (ssh 127.0.0.1:{lab.relay(i).ssh_port})")
+            print(f"{relay.name}: rehearsed on {lab.relay(i).container} (ssh {lab.relay(i).address})")
         changed: dict[str, list[str]] = {}
         for attempt in ("first", "second"):
             log(f"rehearsal: {attempt} run of pyinfra {rehearsal.relative_to(folder)} deploys/exit.py")

@@ -67,7 +67,7 @@ def lab_inventory(lab: LocalFleet,
                   groups: Mapping[str, Mapping[str, Mapping[str, Any] | None]]) -> dict[str, dict[str, Any]]:
     """group -> host -> settings, each host (named like a lab relay) given that relay's connection and notice_url.
 
-    The outside check reaches each relay's page through its port published on 127.0.0.1.
+    The outside check reaches each relay's page at its address on the fleet's internal network.
     """
     relays = {relay.name: relay for relay in lab.relays}
     return {group: {name: {**lab.connection(relays[name]), "notice_url": relays[name].notice_url, **(data or {})}

@@ -2,8 +2,8 @@
 
 The fleet's settings are written as an operator would write them (a fleet
 folder with inventory/ and group_data/), pyinfra runs from that folder, and
-the relays are checked from outside: HTTP to ports published on 127.0.0.1,
-testinfra over SSH, and ``podman exec``.
+the relays are checked from outside: HTTP and testinfra over SSH to their
+addresses on the fleet's internal network, and ``podman exec``.
 """
 
 from __future__ import annotations
@@ -103,19 +103,32 @@ class TestFleet:
 
     # --- looking at relays from outside
     def http(self, name: str, path: str = "/", method: str = "GET", **kw) -> requests.Response:
-        return requests.request(method, f"http://127.0.0.1:{self.relay(name).http_port}{path}", timeout=10, **kw)
+        relay = self.relay(name)
+        return requests.request(method, f"http://{relay.address}:{relay.http_port}{path}", timeout=10, **kw)
 
     def host(self, name: str):
-        """testinfra over SSH, through the published port (the relays' host keys are new each boot)."""
+        """testinfra over SSH to the relay's address (the relays' host keys are new each boot)."""
         config = self.lab.dir / "ssh_config"
         if not config.exists():
             config.write_text("Host *\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n")
-        return testinfra.get_host(f"paramiko://root@127.0.0.1:{self.relay(name).ssh_port}",
+        relay = self.relay(name)
+        return testinfra.get_host(f"paramiko://root@{relay.address}:{relay.ssh_port}",
                                   ssh_identity_file=str(self.lab.key), ssh_config=str(config))
 
     def exec(self, name: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(["podman", "exec", self.relay(name).container, *cmd],
                               text=True, capture_output=True, check=check)
+
+
+# What a tor logs when it goes for the real network; test_network_off must keep every one out of the journal.
+TOR_REACHING_OUT = re.compile(r"Bootstrapped [1-9]|Handshaking with a relay|Problem bootstrapping")
+
+
+def tor_reached_out(container: str) -> list[str]:
+    """The journal lines of every tor instance on a relay that show it bootstrapping or meeting a relay."""
+    journal = subprocess.run(["podman", "exec", container, "journalctl", "--no-pager", "-o", "cat", "-u", "tor@*",
+                              "-u", "tor.service"], text=True, capture_output=True, check=False).stdout
+    return [line for line in journal.splitlines() if TOR_REACHING_OUT.search(line)]
 
 
 def pid1_started(container: str) -> str:

@@ -3,7 +3,7 @@
 `python -m exitkit.lab demo` brings up the demo (relays exitkit-demo-1..3 and
 the dnsmasq on 127.0.0.1 that answers its reverse DNS), each command runs in a
 shell as typed, and `python -m exitkit.lab down --name demo` removes it all.
-The commands ask only 127.0.0.1: the relays' published ports and the demo's dnsmasq.
+The commands ask only the relays on the demo's internal network and the demo's dnsmasq.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ COMMANDS = [
     Typed("exitkit rdns inventory/demo.py", says="every address is clean"),
     Typed("exitkit rdns inventory/demo.py --zone", says="nym-exit-1.example.org. 3600 IN A 192.0.2.12"),
     Typed("exitkit rdns inventory/demo.py --json", says='"verdict": "ok"'),
-    Typed("exitkit outside inventory/demo.py", says="http://127.0.0.1:8003/"),
+    Typed("exitkit outside inventory/demo.py", says=DEMO.relay(3).notice_url),
     Typed("exitkit outside inventory/demo.py --json", says='"ok": true'),
     Typed("exitkit verify inventory/demo.py", says="## Reverse DNS (advice)"),
     Typed("exitkit verify inventory/demo.py --json", says='"ok": true'),
@@ -74,7 +74,7 @@ def demo():
         if os.environ.get("EXITKIT_KEEP_FLEET") != "1":
             down = lab("down", "--name", DEMO.name)
             assert down.returncode == 0, down.stderr
-            assert DEMO.running() == [] and DNS.pid() is None
+            assert DEMO.running() == {} and DNS.pid() is None
 
 
 @pytest.mark.parametrize("typed", COMMANDS, ids=[typed.line for typed in COMMANDS])

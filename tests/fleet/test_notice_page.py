@@ -115,6 +115,6 @@ def test_screenshots_of_each_language(fleet, first_run, tmp_path):
         subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
                         f"--user-data-dir={tmp_path / lang}", "--hide-scrollbars", "--window-size=900,1800",
-                        f"--screenshot={out}", f"http://127.0.0.1:{fleet.relay('relay-1').http_port}/index.{lang}.html"],
+                        f"--screenshot={out}", f"{fleet.relay('relay-1').notice_url}index.{lang}.html"],
                        check=True, capture_output=True, timeout=120)
         assert out.stat().st_size > 10_000, out

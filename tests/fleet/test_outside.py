@@ -1,7 +1,7 @@
 """The outside check and the reverse-DNS check, run as an operator runs them, against the container fleet.
 
-The relays' pages are fetched through their ports published on 127.0.0.1 (the
-harness sets notice_url); DNS questions go to a dnsmasq on 127.0.0.1 started
+The relays' pages are fetched at their addresses on the test fleet's internal
+network (the harness sets notice_url); DNS questions go to a dnsmasq on 127.0.0.1 started
 here, never to the machine's resolver.
 """
 
@@ -56,7 +56,7 @@ def test_every_relay_serves_what_its_settings_say(checked_fleet):
     assert {r["relay"]: (r["ok"], r["problems"]) for r in report["outside"]["relays"]} == {
         name: (True, []) for name in ("relay-1", "relay-2", "relay-3")}
     for r in report["outside"]["relays"]:
-        assert r["url"] == f"http://127.0.0.1:{checked_fleet.relay(r['relay']).http_port}/"
+        assert r["url"] == checked_fleet.relay(r["relay"]).notice_url
     # DNS findings are advice: the test dnsmasq knows relay-1's name and not relay-2's
     verdicts = {a["relay"]: a["verdict"] for a in report["rdns"]["addresses"]}
     assert verdicts["relay-1"] == "ok" and verdicts["relay-2"] == "missing-ptr"
@@ -71,7 +71,8 @@ def test_a_relay_serving_a_wrong_policy_is_caught_and_a_deploy_repairs_it(checke
         served_wrong(fleet, "relay-2")
         text = exitkit(fleet, "verify")
         assert text.returncode == 1, text.stdout + text.stderr
-        assert "relay-2 (http://127.0.0.1:" in text.stdout and "Wrong: relay-2\n" in text.stdout, text.stdout
+        assert f"relay-2 ({fleet.relay('relay-2').notice_url}" in text.stdout, text.stdout
+        assert "Wrong: relay-2\n" in text.stdout, text.stdout
         assert "/exit-policy.txt is not the policy in the settings" in text.stdout, text.stdout
         assert "line 1 is 'accept *:*', expected" in text.stdout, text.stdout
         report = json.loads(exitkit(fleet, "verify", "--json").stdout)

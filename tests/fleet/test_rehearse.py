@@ -38,8 +38,8 @@ def test_rehearsal_of_a_sample_fleet(tmp_path):
                                  str(inventory.relative_to(tmp_path))], cwd=tmp_path, text=True, capture_output=True)
         assert result.returncode == 0, result.stderr[-4000:]
         lines = result.stdout.splitlines()
-        assert lines[:2] == [f"fra-exit-1: rehearsed on exitkit-rehearse-1 (ssh 127.0.0.1:{lab.relay(1).ssh_port})",
-                             f"ams-gw-1: rehearsed on exitkit-rehearse-2 (ssh 127.0.0.1:{lab.relay(2).ssh_port})"]
+        assert lines[:2] == [f"fra-exit-1: rehearsed on exitkit-rehearse-1 (ssh {lab.relay(1).address})",
+                             f"ams-gw-1: rehearsed on exitkit-rehearse-2 (ssh {lab.relay(2).address})"]
         first, second = lines[2], lines[3]
         assert first.startswith("rehearsal: first run converged 2 relays") and not first.endswith(" 0 changes")
         assert second == "rehearsal: second run converged 2 relays, 0 changes"
@@ -47,10 +47,10 @@ def test_rehearsal_of_a_sample_fleet(tmp_path):
         # the rehearsal deployed to the lab, with the network switched off, never to the sample's servers
         written = yaml.safe_load((lab.dir / "fleet" / "inventory" / f"{REHEARSAL}.yml").read_text())
         hosts = {name: data for group in written.values() for name, data in group.items() if data}
-        assert {h["ssh_hostname"] for h in hosts.values()} == {"127.0.0.1"}
+        assert {h["ssh_hostname"] for h in hosts.values()} == {lab.relay(1).address, lab.relay(2).address}
         assert all(h["test_network_off"] and h["dns_forwarders"] == [lab.resolver] for h in hosts.values())
         assert "203.0.113" not in (lab.dir / "fleet" / "inventory" / f"{REHEARSAL}.yml").read_text()
         # and removed its relays
-        assert lab.running() == []
+        assert lab.running() == {}
     finally:
         lab.down()

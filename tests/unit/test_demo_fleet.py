@@ -1,7 +1,7 @@
 """The demo fleet's files (inventory/demo.yml, group_data/demo.yml) say what the lab does for the demo.
 
-Its ports, addresses and key are written out by hand for the newcomer who reads
-them; these tests keep them equal to the lab's formulas (exitkit/lab/containers.py).
+Its addresses and key are written out by hand for the newcomer who reads them;
+these tests keep them equal to the lab's formulas (exitkit/lab/addresses.py).
 """
 
 from __future__ import annotations
@@ -22,12 +22,17 @@ HOSTS = {name: data for group in yaml.safe_load((PROJECT / "inventory" / "demo.y
 OWN_GROUP = yaml.safe_load((PROJECT / "group_data" / "demo.yml").read_text())
 
 
-def test_every_demo_host_is_a_lab_relay_at_its_ports():
+def test_every_demo_host_is_a_lab_relay_at_its_address():
     assert sorted(HOSTS) == [relay.name for relay in DEMO.relays]
     for relay in DEMO.relays:
         host = HOSTS[relay.name]
-        assert (host["ssh_hostname"], host["ssh_port"]) == ("127.0.0.1", relay.ssh_port), relay.name
-        assert host["notice_url"] == relay.notice_url, relay.name
+        assert (host["ssh_hostname"], host.get("ssh_port", 22)) == (relay.address, relay.ssh_port), relay.name
+        assert host["notice_url"] == relay.notice_url == f"http://{relay.address}/", relay.name
+        assert relay.address.startswith("10.89.100."), "the demo's own subnet"
+
+
+def test_the_demo_runs_debian_13():
+    assert {relay.release for relay in DEMO.relays} == {"trixie"}
 
 
 def test_the_demo_group_connects_as_the_lab_does():
@@ -42,7 +47,7 @@ def test_the_demo_group_connects_as_the_lab_does():
 
 def test_the_demo_asks_only_the_lab_for_dns():
     assert OWN_GROUP["test_network_off"] is True
-    assert OWN_GROUP["dns_forwarders"] == [DEMO.resolver]
+    assert OWN_GROUP["dns_forwarders"] == [DEMO.resolver] == [DEMO.gateway]  # the lab's dnsmasq, forwarding nothing
     assert OWN_GROUP["dns_check_resolver"] == DEMO.dns_check_resolver == DNS.address
 
 
