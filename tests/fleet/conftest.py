@@ -1,4 +1,10 @@
-"""One fleet of three container relays for the whole session, removed at the end, pass or fail."""
+"""One fleet of three container relays for the whole session, removed at the end, pass or fail.
+
+Mixed releases: relay-3, a tor exit, runs Debian 12, the others Debian 13, so
+tor is checked on both. At the end, before the relays go, every tor journal must
+show that no tor bootstrapped or met a relay (the fence is the second line:
+test_network_off must hold even where nothing could be reached).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,10 @@ import os
 import pytest
 
 from exitkit.lab.containers import LocalFleet
-from tests.fleet.harness import TestFleet
+from tests.fleet.harness import TestFleet, tor_reached_out
 
-# Three relays with different networks, languages and jurisdictions.
+# Three relays with different networks, languages, jurisdictions and Debian releases.
+RELEASES = {"relay-3": "bookworm"}  # the others run the lab's default, trixie
 GROUPS = {
     "tor_exits": {
         "relay-1": {"nickname": "exitkittest1", "public_ipv4": "192.0.2.21", "language": "en",
@@ -39,7 +46,7 @@ GROUP_DATA = {
 
 @pytest.fixture(scope="session")
 def fleet(tmp_path_factory):
-    lab = LocalFleet("test", 3)
+    lab = LocalFleet("test", 3, releases=RELEASES)
     keep = os.environ.get("EXITKIT_KEEP_FLEET") == "1"  # developers: reuse the relays, leave them up
     if not keep:
         lab.down()  # a fleet left over by an interrupted run
@@ -47,10 +54,12 @@ def fleet(tmp_path_factory):
     under_test = TestFleet(lab, tmp_path_factory.mktemp("fleet"))
     under_test.groups = copy.deepcopy(GROUPS)
     under_test.group_data = copy.deepcopy(GROUP_DATA)
-    # unbound on test relays asks podman's resolver on the test network, never the root servers
+    # unbound on test relays asks the lab's resolver on the test network (it forwards nothing), never the root
     under_test.group_data["all"]["dns_forwarders"] = [lab.resolver]
     try:
         yield under_test
+        reached = {relay.name: tor_reached_out(relay.container) for relay in lab.relays}
+        assert not any(reached.values()), f"a tor on a test relay went for the real network: {reached}"
     finally:
         if not keep:
             lab.down()
