@@ -27,15 +27,17 @@ class OsReleaseText(FactBase):
         return releases.parse_os_release("\n".join(output))
 
 
-_SEEN: dict[Host, OsRelease] = {}  # relay (pyinfra makes its hosts anew each run) -> its os-release
+# relay name -> its os-release. By name: two of pyinfra's Host objects of one run can be the same Python
+# object at different moments (id() seen equal for relay-1 and relay-2), so a Host key mixed up releases.
+_SEEN: dict[str, OsRelease] = {}
 
 
 def os_release_of(relay: Host) -> OsRelease:
     """A relay's os-release, read once per run (pyinfra reads a fact anew each time it is asked, and every
     unit, and every family member's tor unit, asks)."""
-    if relay not in _SEEN:
-        _SEEN[relay] = relay.get_fact(OsReleaseText)
-    return _SEEN[relay]
+    if relay.name not in _SEEN:
+        _SEEN[relay.name] = relay.get_fact(OsReleaseText)
+    return _SEEN[relay.name]
 
 
 def release_of_relay(relay: Host) -> Release | None:
