@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shlex
+from collections.abc import Callable
 from pathlib import Path
 
 from gevent.event import AsyncResult
 from pyinfra import host, state
-from pyinfra.api import FactBase, deploy
+from pyinfra.api import FactBase, StringCommand, deploy, operation
 from pyinfra.api.host import Host
 from pyinfra.facts.files import Directory
 from pyinfra.operations import apt, files, python, server, systemd
@@ -21,6 +21,7 @@ from exitkit.plan import exit_policy_of
 from exitkit.releases import Release
 from exitkit.settings import RelaySettings
 from exitkit.tor import TORPROJECT_KEYRING, TORPROJECT_SOURCES, tor_files, torproject_repository
+from exitkit.tor import repository as torrepo
 from exitkit.units import UnitState
 
 IDENTITY_KEYS = ("secret_id_key", "ed25519_master_id_secret_key", "ed25519_master_id_public_key")
@@ -61,7 +62,8 @@ def tor_relay():
     instances = tor.instances(s)
     current = relay_state(host)
     if s.tor_package_source == "torproject":
-        _torproject_repository(s, by_path(tor_files(s, exit_policy_of(s), release=release))[TORPROJECT_SOURCES])
+        _torproject_repository(s, by_path(tor_files(s, exit_policy_of(s), release=release))[TORPROJECT_SOURCES],
+                              release)
     if current.default_unit == UnitState.ABSENT:
         # Debian's package starts a tor client at once: keep tor stopped until our checked torrc is in place
         server.shell(name="Keep tor from starting before its torrc is checked",
@@ -195,20 +197,65 @@ def _complete_family(settings: RelaySettings, family_id: str, release: Release) 
         _FAMILY_COMPLETED.add(host.name)
 
 
-def _torproject_repository(s: RelaySettings, sources: ConfigFile) -> None:
-    """The Tor Project's own packages from ``torproject_repository``, signed by the key pinned in the settings."""
-    fingerprint = s.torproject_key_fingerprint.replace(" ", "")
-    key_url = shlex.quote(f"{torproject_repository(s)}/{fingerprint}.asc")
+class TorProjectKeys(FactBase):
+    """The primary key fingerprints the Tor Project keyring holds ([] without the keyring or gpg)."""
+
+    def command(self, keyring: str) -> str:
+        return torrepo.keyring_keys_command(keyring)
+
+    def process(self, output):
+        return torrepo.parse_fingerprints(output)
+
+
+class AptKnowsRepository(FactBase):
+    """Whether apt has read the signed index of a repository (it shows in apt-cache policy)."""
+
+    def command(self, repository: str, codename: str) -> str:
+        return torrepo.apt_knows_command(repository, codename)
+
+    def process(self, output):
+        return list(output) == ["yes"]
+
+
+@operation()
+def pinned_signing_key(repository: str, fingerprint: str, keyring: str):
+    """The repository's signing key in ``keyring``, taken only if it is the pinned one; a no-op when the keyring
+    already holds that key and no other."""
+    if torrepo.keyring_holds_only(host.get_fact(TorProjectKeys, keyring=keyring), fingerprint):
+        host.noop(f"{keyring} holds the pinned key")
+        return
+    yield StringCommand(torrepo.install_key_script(repository, fingerprint, keyring))
+
+
+@operation()
+def read_repository(repository: str, codename: str, changed: Callable[[], bool]):
+    """apt-get update when the key or the source just changed, or apt has not read the repository yet: apt's
+    own update (base.system's, or the install's cache_time) may be younger than the source and skip it."""
+    # (a preview cannot know yet whether the key or the source will change: it shows what apt has read)
+    pending = state.is_executing and changed()
+    if not pending and host.get_fact(AptKnowsRepository, repository=repository, codename=codename):
+        host.noop(f"apt has read {repository}")
+        return
+    yield StringCommand(torrepo.read_repository_script(repository, codename))
+
+
+def _torproject_repository(s: RelaySettings, sources: ConfigFile, release: Release) -> None:
+    """The Tor Project's own packages from ``torproject_repository``, signed by the key pinned in the settings.
+
+    gpg first (it checks the key); the key, then the source; then apt must read the repository before tor
+    is installed from it. A key or a Release that is not the pinned key's fails the step that met it, and
+    the relay's tor is not touched.
+    """
+    repository = torproject_repository(s)
     apt.packages(name="Tools to check the Tor Project's signing key", packages=["gpg", "ca-certificates"],
                  no_recommends=True)
-    server.shell(name="Tor Project signing key, checked against the pinned fingerprint", commands=[
-        f"test -s {TORPROJECT_KEYRING} && gpg --show-keys --with-colons {TORPROJECT_KEYRING} "
-        f"| grep -q '^fpr:.*:{fingerprint}:$' "
-        f"|| {{ tmp=$(mktemp) && python3 -c 'import urllib.request,sys; sys.stdout.buffer.write(urllib.request.urlopen("
-        f"sys.argv[1]).read())' {key_url} > $tmp "
-        f"&& gpg --show-keys --with-colons $tmp | grep -q '^fpr:.*:{fingerprint}:$' "
-        f"&& gpg --dearmor < $tmp > {TORPROJECT_KEYRING}.new && mv {TORPROJECT_KEYRING}.new {TORPROJECT_KEYRING}; }}"])
-    write_config(sources, name="The Tor Project's package repository")
+    key = pinned_signing_key(name="Tor Project signing key, checked against the pinned fingerprint",
+                             repository=repository, fingerprint=s.torproject_key_fingerprint,
+                             keyring=TORPROJECT_KEYRING)
+    source = write_config(sources, name="The Tor Project's package repository")
+    read_repository(name="apt reads the Tor Project's repository, signed by the pinned key",
+                    repository=repository, codename=release.codename,
+                    changed=lambda: key.did_change() or source.did_change())
 
 
 def backup_identity_keys(instance: tor.TorInstance, folder: Path) -> None:

@@ -1,4 +1,5 @@
-"""The Tor exit: its instances, torrc and families (relay), its files (files), its fleet checks (checks).
+"""The Tor exit: its instances, torrc and families (relay), its files (files), its fleet checks (checks),
+the Tor Project's repository and its pinned key (repository).
 
 Pure logic: nothing here knows of hosts; ``deploys/tor.py`` turns it into operations
 and ``exitkit.control`` keeps the family key and fingerprints on the control machine.
