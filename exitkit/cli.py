@@ -167,7 +167,7 @@ def cmd_deploy_path(args) -> int:
     if spec is None or not spec.origin:
         print("exitkit: the kit's deploys package is not installed beside exitkit", file=sys.stderr)
         return 2
-    print(Path(spec.origin).resolve().parent / "exit.py")
+    print(Path(spec.origin).resolve().parent / ("upgrade.py" if args.upgrade else "exit.py"))
     return 0
 
 
@@ -213,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--strict", action="store_true", help="also fail when any address needs reverse-DNS action")
     p.set_defaults(func=cmd_verify)
     p = sub.add_parser("deploy-path", help="the kit's deploy file, for: pyinfra INVENTORY $(exitkit deploy-path)")
+    p.add_argument("--upgrade", action="store_true",
+                   help="the deploy file that moves relays to the next Debian release instead")
     p.set_defaults(func=cmd_deploy_path)
     p = sub.add_parser("settings-table", help="print the README's settings table")
     p.set_defaults(func=cmd_settings_table)

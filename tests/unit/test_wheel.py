@@ -93,4 +93,7 @@ def test_deploy_path_names_the_installed_deploy_file(installed, fleet):
     run(venv / "bin/python", "-c", "import deploys.base, deploys.maintenance, deploys.notice, deploys.policy,"
                                    " deploys.resolver, deploys.reverse_dns, deploys.summary, deploys.tor",
         cwd=fleet, env=env)
+    upgrade = Path(run(venv / "bin/exitkit", "deploy-path", "--upgrade", cwd=fleet, env=env).stdout.strip())
+    assert upgrade.is_file() and upgrade == deploy.with_name("upgrade.py")
+    run(venv / "bin/python", "-c", "import deploys.release_upgrade", cwd=fleet, env=env)
     assert (venv / "bin/pyinfra").is_file()

@@ -1,0 +1,12 @@
+"""Move relays to the next Debian release (12 to 13), a batch at a time; then converge them as always.
+
+    pyinfra inventory/<fleet>.py deploys/upgrade.py                  # from a checkout of the kit
+    pyinfra inventory/<fleet>.py $(exitkit deploy-path --upgrade)    # with the kit installed (pip)
+    pyinfra inventory/<fleet>.py deploys/exit.py                     # then: every relay converged on its release
+"""
+
+from deploys import release, release_upgrade, summary
+
+summary.track()                     # one line per relay at the end of the run: moved, skipped (with a note), failed
+release.refuse_unsupported()        # a relay of another release fails here, named with it; nothing changed on it
+release_upgrade.release_upgrade()   # health check, sources, full upgrade, reboot: a batch at a time, stops at a failure
