@@ -29,6 +29,7 @@ from exitkit.policy.files import NFTABLES_RULESET, policy_files
 from exitkit.policy.presets import (
     PRESETS,
     TOR_DEFAULT_REJECTED_PORTS,
+    TOR_PRESETS_FROM,
     TOR_REDUCED_ACCEPTED_PORTS,
     ExitPolicy,
     accepts_anything,
@@ -68,6 +69,7 @@ __all__ = [
     "Rule",
     "SERVICE_NAMES",
     "TOR_DEFAULT_REJECTED_PORTS",
+    "TOR_PRESETS_FROM",
     "TOR_PRIVATE_NETS",
     "TOR_REDUCED_ACCEPTED_PORTS",
     "accepts_anything",

@@ -42,13 +42,24 @@ def _ports(*spec: int | PortRange) -> tuple[PortRange, ...]:
 
 
 #: tor's DEFAULT_EXIT_POLICY (src/core/or/policies.c): these ports are
-#: rejected, everything else accepted.
+#: rejected, everything else accepted. Unchanged from tor 0.2.x through the
+#: 0.4.9 releases of Debian 12 and 13.
 TOR_DEFAULT_REJECTED_PORTS: tuple[PortRange, ...] = _ports(
     25, 119, (135, 139), 445, 563, 1214, (4661, 4666), (6346, 6429), 6699, (6881, 6999)
 )
 
 #: tor's REDUCED_EXIT_POLICY (src/core/or/policies.c), in tor's order: these
-#: ports are accepted, everything else rejected.
+#: ports are accepted, everything else rejected. The list of tor 0.4.9.5 and
+#: later (``TOR_PRESETS_FROM``), which added Monero's 18080-18081 and 18089;
+#: both Debian 12 (0.4.9.11) and Debian 13 (0.4.9.15) ship such a tor.
+#:
+#: Written out, never ``ReducedExitPolicy 1`` in the torrc: the torrc, the
+#: nftables table, the Nym file, the notice page and ``allows()`` must say the
+#: same, and a tor updated by unattended-upgrades between two runs would
+#: otherwise change what the relay opens while the page and the complaint
+#: answers keep the old list. tests/fleet/test_tor_presets.py asks the tor
+#: of each Debian release for its own expansion and fails, naming the ports,
+#: when tor's list moves; then this list moves with it.
 TOR_REDUCED_ACCEPTED_PORTS: tuple[PortRange, ...] = _ports(
     (20, 23), 43, 53, (79, 81), 88, 110, 143, 194, 220, 389,
     443, 464, 465, 531, (543, 544), 554, 563, 587, 636, 706,
@@ -57,8 +68,11 @@ TOR_REDUCED_ACCEPTED_PORTS: tuple[PortRange, ...] = _ports(
     (2102, 2104), 3128, 3389, 3690, 4321, 4643, 5050, 5190,
     (5222, 5223), 5228, 5900, (6660, 6669), 6679, 6697, 8000, 8008, 8074,
     8080, 8082, (8087, 8088), (8232, 8233), (8332, 8333), 8443, 8888, 9418,
-    9999, 10000, 11371, 19294, 19638, 50002, 64738,
+    9999, 10000, 11371, (18080, 18081), 18089, 19294, 19638, 50002, 64738,
 )  # fmt: skip
+
+#: The first tor release whose lists the two tuples above are.
+TOR_PRESETS_FROM = "0.4.9.5"
 
 #: Each preset's rules, placed after the operator's entries. The final
 #: ``reject *:*`` is not part of any preset: every policy ends with it.

@@ -219,7 +219,8 @@ SERVICE_NAMES: dict[int, str] = {
     5900: "vnc", 6346: "gnutella", 6697: "ircs", 6699: "napster", 6881: "bittorrent",
     8000: "http-alt", 8008: "http-alt", 8080: "http-alt", 8332: "bitcoin-rpc",
     8333: "bitcoin", 8443: "https-alt", 8888: "http-alt", 9418: "git", 10000: "webmin",
-    11371: "hkp", 50002: "electrum", 64738: "mumble",
+    11371: "hkp", 18080: "monero", 18081: "monero-rpc", 18089: "monero-rpc",
+    50002: "electrum", 64738: "mumble",
 }  # fmt: skip
 
 

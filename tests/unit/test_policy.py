@@ -22,6 +22,9 @@ from exitkit.policy import (
     ALL_PORTS,
     ALWAYS_REJECTED,
     PRESETS,
+    TOR_DEFAULT_REJECTED_PORTS,
+    TOR_PRESETS_FROM,
+    TOR_REDUCED_ACCEPTED_PORTS,
     ExitPolicy,
     PolicyError,
     Rule,
@@ -44,6 +47,14 @@ TOR_PRIVATE_NETS = (
     "0.0.0.0/8", "169.254.0.0/16", "127.0.0.0/8", "192.168.0.0/16", "10.0.0.0/8", "172.16.0.0/12",
     "[::]/8", "[fc00::]/7", "[fe80::]/10", "[fec0::]/10", "[ff00::]/8", "[::]/127",
 )  # fmt: skip
+# tor's ReducedExitPolicy as tor 0.4.9.11 (Debian 12) and 0.4.9.15 (Debian 13) report it in
+# GETINFO exit-policy/full: the accepted ports, in tor's order (tests/fleet/test_tor_presets.py asks them).
+TOR_REDUCED_EXIT_PORTS = (
+    "20-23,43,53,79-81,88,110,143,194,220,389,443,464,465,531,543-544,554,563,587,636,706,749,873,902-904,"
+    "981,989-995,1194,1220,1293,1500,1533,1677,1723,1755,1863,2082-2083,2086-2087,2095-2096,2102-2104,3128,"
+    "3389,3690,4321,4643,5050,5190,5222-5223,5228,5900,6660-6669,6679,6697,8000,8008,8074,8080,8082,"
+    "8087-8088,8232-8233,8332-8333,8443,8888,9418,9999,10000,11371,18080-18081,18089,19294,19638,50002,64738"
+)
 # tor's DEFAULT_EXIT_POLICY, which tor appends after the configured ExitPolicy lines.
 TOR_DEFAULT_EXIT_POLICY = (
     "reject *:25,reject *:119,reject *:135-139,reject *:445,reject *:563,reject *:1214,"
@@ -445,6 +456,22 @@ def test_tor_reduced():
         assert not policy.allows("198.51.100.8", port), port
 
 
+def _port_text(ports: tuple[int, int]) -> str:
+    return str(ports[0]) if ports[0] == ports[1] else f"{ports[0]}-{ports[1]}"
+
+
+def test_tor_presets_are_the_lists_of_the_tor_debian_ships():
+    assert ",".join(_port_text(p) for p in TOR_REDUCED_ACCEPTED_PORTS) == TOR_REDUCED_EXIT_PORTS
+    default = ",".join(f"reject *:{_port_text(p)}" for p in TOR_DEFAULT_REJECTED_PORTS) + ",accept *:*"
+    assert default == TOR_DEFAULT_EXIT_POLICY
+    assert TOR_PRESETS_FROM == "0.4.9.5"  # the release that added Monero's ports to ReducedExitPolicy
+
+
+def test_tor_reduced_opens_monero():
+    policy = build_policy("tor-reduced", [], ipv6_exit=False)
+    assert [p for p in range(18079, 18091) if policy.allows("198.51.100.8", p)] == [18080, 18081, 18089]
+
+
 def test_tor_default():
     policy = build_policy("tor-default", [], ipv6_exit=False)
     for port in (25, 6881, 6999, 119, 135, 139, 445, 4661, 6346, 6429, 6699, 1214, 563):
@@ -581,6 +608,9 @@ def test_summary_of_presets():
     reduced = summarise(build_policy("tor-reduced", [], ipv6_exit=False))
     assert ("443", "https") in reduced.open_ports and ("22", "ssh") not in reduced.open_ports
     assert ("20-23", "ftp-data/ftp/ssh/telnet") in reduced.open_ports
+    assert ("18080-18081", "monero/monero-rpc") in reduced.open_ports and ("18089", "monero-rpc") in reduced.open_ports
+    spans = [tuple(map(int, (text + "-" + text).split("-")[:2])) for text, _ in reduced.open_ports]
+    assert sum(hi - lo + 1 for lo, hi in spans) == 104  # as many as tor 0.4.9.5 and later opens
     assert not reduced.open_by_default and reduced.is_exit and reduced.open_ports_ipv6 == ()
     default = summarise(build_policy("tor-default", [], ipv6_exit=True))
     assert default.open_by_default
