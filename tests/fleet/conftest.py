@@ -9,12 +9,11 @@ test_network_off must hold even where nothing could be reached).
 from __future__ import annotations
 
 import copy
-import os
 
 import pytest
 
 from exitkit.lab.containers import LocalFleet
-from tests.fleet.harness import TestFleet, tor_reached_out
+from tests.fleet.harness import lab_fleet
 
 # Three relays with different networks, languages, jurisdictions and Debian releases.
 RELEASES = {"relay-3": "bookworm"}  # the others run the lab's default, trixie
@@ -46,23 +45,9 @@ GROUP_DATA = {
 
 @pytest.fixture(scope="session")
 def fleet(tmp_path_factory):
-    lab = LocalFleet("test", 3, releases=RELEASES)
-    keep = os.environ.get("EXITKIT_KEEP_FLEET") == "1"  # developers: reuse the relays, leave them up
-    if not keep:
-        lab.down()  # a fleet left over by an interrupted run
-    lab.up()
-    under_test = TestFleet(lab, tmp_path_factory.mktemp("fleet"))
-    under_test.groups = copy.deepcopy(GROUPS)
-    under_test.group_data = copy.deepcopy(GROUP_DATA)
-    # unbound on test relays asks the lab's resolver on the test network (it forwards nothing), never the root
-    under_test.group_data["all"]["dns_forwarders"] = [lab.resolver]
-    try:
+    with lab_fleet(LocalFleet("test", 3, releases=RELEASES), tmp_path_factory.mktemp("fleet"),
+                   GROUPS, GROUP_DATA) as under_test:
         yield under_test
-        reached = {relay.name: tor_reached_out(relay.container) for relay in lab.relays}
-        assert not any(reached.values()), f"a tor on a test relay went for the real network: {reached}"
-    finally:
-        if not keep:
-            lab.down()
 
 
 @pytest.fixture(scope="session")

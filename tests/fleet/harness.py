@@ -8,9 +8,13 @@ addresses on the fleet's internal network, and ``podman exec``.
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 import re
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,3 +146,26 @@ def restart_count(container: str) -> int:
     out = subprocess.run(["podman", "inspect", "--format", "{{.RestartCount}}", container],
                          text=True, capture_output=True, check=True).stdout.strip()
     return int(out or 0)
+
+
+@contextmanager
+def lab_fleet(lab: LocalFleet, folder: Path, groups: dict | None = None,
+              group_data: dict | None = None) -> Iterator[TestFleet]:
+    """A lab fleet for one session or module: fresh relays (a leftover of an interrupted run is removed first),
+    unbound forwarding to the lab's own resolver, no tor gone for the real network by the end, and the relays
+    removed afterwards, pass or fail. EXITKIT_KEEP_FLEET=1 (developers) reuses the relays and leaves them up."""
+    keep = os.environ.get("EXITKIT_KEEP_FLEET") == "1"
+    if not keep:
+        lab.down()
+    lab.up()
+    fleet = TestFleet(lab, folder)
+    fleet.groups = copy.deepcopy(groups or {})
+    fleet.group_data = copy.deepcopy(group_data or {"all": {}})
+    fleet.group_data.setdefault("all", {})["dns_forwarders"] = [lab.resolver]
+    try:
+        yield fleet
+        reached = {relay.name: tor_reached_out(relay.container) for relay in lab.relays}
+        assert not any(reached.values()), f"a tor on a {lab.name} relay went for the real network: {reached}"
+    finally:
+        if not keep:
+            lab.down()

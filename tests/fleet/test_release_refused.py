@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from exitkit.lab.containers import LocalFleet
-from tests.fleet.harness import TestFleet
+from tests.fleet.harness import lab_fleet
 
 GROUPS = {"exits": {"relay-1": {"nickname": "refusedtest1", "public_ipv4": "192.0.2.61"},
                     "relay-2": {"nickname": "refusedtest2", "public_ipv4": "192.0.2.62"}}}
@@ -23,17 +23,10 @@ KIT_TRACES = ("/etc/exitkit", "/var/www/exitkit", "/etc/unbound/unbound.conf.d/e
 
 @pytest.fixture(scope="module")
 def refused(tmp_path_factory):
-    lab = LocalFleet("refused", 2, releases={"relay-2": "bullseye"})
-    lab.down()
-    lab.up()
-    fleet = TestFleet(lab, tmp_path_factory.mktemp("refused"))
-    fleet.groups = GROUPS
-    fleet.group_data = {"all": {**GROUP_DATA["all"], "dns_forwarders": [lab.resolver]}}
-    try:
+    with lab_fleet(LocalFleet("refused", 2, releases={"relay-2": "bullseye"}), tmp_path_factory.mktemp("refused"),
+                   GROUPS, GROUP_DATA) as fleet:
         before = fleet.exec("relay-2", "sh", "-c", "dpkg-query -W -f '${Package}\\n' | sort").stdout
         yield fleet, before, fleet.deploy()
-    finally:
-        lab.down()
 
 
 def test_the_unsupported_relay_is_named_with_its_release(refused):

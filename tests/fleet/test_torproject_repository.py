@@ -11,32 +11,23 @@ whose ForceManaged keeps it to Debian's archives.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from exitkit.lab.containers import LocalFleet
 from exitkit.tor import TORPROJECT_KEYRING, TORPROJECT_SOURCES
 from tests.fleet import aptrepo
-from tests.fleet.harness import TestFleet, tor_reached_out
+from tests.fleet.harness import TestFleet, lab_fleet
 
 CODENAMES = {"relay-1": "trixie", "relay-2": "bookworm"}
 DIRECT = "/etc/apt/apt.conf.d/02exitkit-test-repository"
 
 
 @pytest.fixture(scope="module")
-def lab():
-    fleet = LocalFleet("torrepo", 2, releases={"relay-2": "bookworm"})
-    keep = os.environ.get("EXITKIT_KEEP_FLEET") == "1"  # developers: leave the relays up to look at them
-    fleet.down()  # a fleet left over by an interrupted run (this file needs fresh relays)
-    fleet.up()
-    try:
-        yield fleet
-        reached = {relay.name: tor_reached_out(relay.container) for relay in fleet.relays}
-        assert not any(reached.values()), f"a tor went for the real network: {reached}"
-    finally:
-        if not keep:
-            fleet.down()
+def lab(tmp_path_factory):
+    """Two fresh relays, Debian 13 and 12; the fleet under test gets its settings once the repositories exist."""
+    with lab_fleet(LocalFleet("torrepo", 2, releases={"relay-2": "bookworm"}),
+                   tmp_path_factory.mktemp("torrepo")) as fleet:
+        yield fleet.lab
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +58,7 @@ def repositories(lab, tmp_path_factory):
 @pytest.fixture(scope="module")
 def fleet(lab, repositories, tmp_path_factory):
     url, fingerprint, _ = repositories
-    under_test = TestFleet(lab, tmp_path_factory.mktemp("fleet"))
+    under_test = TestFleet(lab, tmp_path_factory.mktemp("fleet"))  # lab_fleet (above) checks and removes it
     under_test.groups = {"tor_exits": {
         "relay-1": {"nickname": "exitkitrepo1", "public_ipv4": "192.0.2.41"},
         "relay-2": {"nickname": "exitkitrepo2", "public_ipv4": "192.0.2.42"},
