@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
@@ -61,6 +62,12 @@ def tor_relay():
         return
     instances = tor.instances(s)
     current = relay_state(host)
+    refused = _family_key_refused(s)
+    if refused:
+        # stop this relay before anything of tor changes: its family key stays as it is
+        server.shell(name="Family key known to this control machine",
+                     commands=[f"echo {shlex.quote(refused)} >&2; exit 1"])
+        return
     if s.tor_package_source == "torproject":
         _torproject_repository(s, by_path(tor_files(s, exit_policy_of(s), release=release))[TORPROJECT_SOURCES],
                               release)
@@ -114,6 +121,21 @@ def tor_relay():
     if s.key_backup_dir:
         for instance in instances:
             backup_identity_keys(instance, fleet_dir() / s.key_backup_dir / host.name / instance.name)
+
+
+def _family_key_refused(s: RelaySettings) -> str:
+    """Why this relay's family key must not be touched in this run ("" if it may): checked against what every
+    reachable member carries, before the control machine makes a key of its own."""
+    if not s.tor_family or s.tor_family_rotate:
+        return ""
+    folder = fleet_dir() / control.FAMILY_KEYS
+    carried = {}
+    for name in relay_plan().tor_family_hosts:
+        member = state.inventory.get_host(name)
+        if member.connected:
+            carried[name] = relay_state(member).family_keys
+    return tor.family_key_problem(s.tor_family, host.name, control.existing_family_key(folder, s.tor_family),
+                                  carried, str(folder / f"{s.tor_family}.secret_family_key"))
 
 
 def _tor_files(s: RelaySettings, fingerprints: dict[tuple[str, str], str], family_id: str, release: Release) -> dict:

@@ -56,6 +56,12 @@ def ensure_family_key(folder: Path, family: str) -> tuple[Path, str]:
     return secret, family_id
 
 
+def existing_family_key(folder: Path, family: str) -> bytes | None:
+    """The family key this control machine already holds, or None; never makes one."""
+    secret = folder / f"{family}.secret_family_key"
+    return secret.read_bytes() if secret.exists() else None
+
+
 FINGERPRINT_CACHE = Path(".exitkit") / "tor-fingerprints.json"  # in the fleet folder; public fingerprints only
 FAMILY_KEYS = Path("secrets") / "tor-family"  # in the fleet folder; the family keys, 0600
 

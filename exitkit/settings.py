@@ -94,6 +94,7 @@ class RelaySettings:
     bandwidth_burst: str = setting("", "tor's BandwidthBurst, such as '40 MBytes'; empty means tor's default.", checks.optional(checks.tor_bandwidth))
     outbound_bind_address_exit: str = setting("", "Source address for exit connections (OutboundBindAddressExit).", checks.optional(checks.ip_address))
     tor_family: str = setting("fleet", "Relays with the same family name declare each other (MyFamily, FamilyId); empty for none.", checks.family_name)
+    tor_family_rotate: bool = setting(False, "Give the family's relays the control machine's family key (a new one if it has none) even where a relay carries another; for an intended rotation only.", checks.boolean)
     dns_forwarders: tuple = setting((), "Resolvers unbound forwards to; empty (advised) means it resolves from the root itself.", checks.list_of(checks.private_resolver, "resolver addresses"))
     key_backup_dir: str = setting("", "Folder on the control machine to copy each relay's identity keys to (0600); empty means no copy.", checks.optional(checks.nonempty))
 

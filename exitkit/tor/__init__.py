@@ -14,6 +14,7 @@ from exitkit.tor.relay import (
                                TorState,
                                contact_info,
                                families,
+                               family_key_problem,
                                instance_nickname,
                                instances,
                                parse_tor_state,
@@ -22,5 +23,6 @@ from exitkit.tor.relay import (
 )
 
 __all__ = ["STATE_COMMAND", "TORPROJECT_KEYRING", "TORPROJECT_SOURCES", "Family", "TorInstance", "TorState",
-           "contact_info", "families", "fleet_checks", "instance_nickname", "instances", "parse_tor_state",
+           "contact_info", "families", "family_key_problem", "fleet_checks", "instance_nickname", "instances",
+           "parse_tor_state",
            "render_torrc_file", "tor_files", "torproject_repository", "torrc_digest"]

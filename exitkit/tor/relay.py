@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from exitkit.policy import ExitPolicy, is_exit_preset, render_torrc
 from exitkit.settings import RelaySettings
@@ -132,6 +132,9 @@ _FINGERPRINT = re.compile(r"^(\S+) ([0-9A-F]{40})$")
 STATE_COMMAND = (
     "for f in /var/lib/tor/fingerprint /var/lib/tor-instances/*/fingerprint /run/exitkit/tor@*.applied; do "
     '[ -r "$f" ] && echo "$f: $(cat "$f")"; done; '
+    # the family keys a relay carries, by digest only: the key itself never leaves the relay
+    "for f in /var/lib/tor/keys/*.secret_family_key /var/lib/tor-instances/*/keys/*.secret_family_key; do "
+    '[ -r "$f" ] && echo "$f: $(sha256sum < "$f" | cut -d" " -f1)"; done; '
     f'echo "tor@default: $({load_state_command("tor@default.service")})"; true'
 )
 
@@ -141,10 +144,11 @@ class TorState:
     fingerprints: dict[str, str]  # data dir -> RSA identity fingerprint
     applied: dict[str, str]       # instance name -> sha1 of the torrc it started with
     default_unit: UnitState       # tor@default: absent (tor not installed), masked or present
+    family_keys: dict[str, str] = field(default_factory=dict)  # key file -> sha256 of the family key it holds
 
 
 def parse_tor_state(lines: list[str]) -> TorState:
-    fingerprints, applied, unit = {}, {}, UnitState.ABSENT
+    fingerprints, applied, family_keys, unit = {}, {}, {}, UnitState.ABSENT
     for line in lines:
         path, _, content = line.partition(": ")
         content = content.strip()
@@ -153,9 +157,36 @@ def parse_tor_state(lines: list[str]) -> TorState:
             fingerprints[path.rsplit("/", 1)[0]] = match.group(2)
         elif path.startswith("/run/exitkit/tor@") and path.endswith(".applied"):
             applied[path[len("/run/exitkit/tor@"):-len(".applied")]] = content.split()[0] if content else ""
+        elif path.endswith(".secret_family_key") and re.fullmatch(r"[0-9a-f]{64}", content):
+            family_keys[path] = content
         elif path == "tor@default":
             unit = unit_state(content)
-    return TorState(fingerprints, applied, unit)
+    return TorState(fingerprints, applied, unit, family_keys)
+
+
+def family_key_problem(family: str, relay: str, own_key: bytes | None, carried: Mapping[str, Mapping[str, str]],
+                       key_file: str) -> str:
+    """Why ``relay`` must not get the family key now, or "" when it may; the kit never replaces a family key
+    silently (a checkout without the secrets would otherwise split the family with a new key).
+
+    ``own_key`` is the control machine's key (None: it has none), ``carried`` maps each reachable member to
+    its key files and their sha256, ``key_file`` names the control machine's file for the message.
+    """
+    name = f"{family}.secret_family_key"
+    digests = {member: {digest for path, digest in files.items() if path.endswith("/" + name)}
+               for member, files in carried.items()}
+    if own_key is None:
+        holder = next((member for member, found in digests.items() if found), "")
+        if holder:
+            return (f"{holder} carries the key of tor family '{family}', but this control machine has none "
+                    f"({key_file}): copy it and {family}.public_family_id from the machine that made them, "
+                    "or set tor_family_rotate: true to give the family a new key")
+        return ""
+    own = hashlib.sha256(own_key).hexdigest()
+    if digests.get(relay, set()) - {own}:
+        return (f"{relay} carries another key of tor family '{family}' than {key_file}: bring the key it was given, "
+                "or set tor_family_rotate: true to replace it")
+    return ""
 
 
 def torrc_digest(content: str) -> str:

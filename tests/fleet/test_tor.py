@@ -7,6 +7,7 @@ import dataclasses
 import ipaddress
 import random
 import re
+import shutil
 import subprocess
 from itertools import pairwise
 
@@ -265,3 +266,49 @@ def test_a_relay_that_does_not_come_back_stops_the_rolling_restart(settings_rest
     assert run.returncode == 0, run.stderr[-3000:]
     for name in TOR_RELAYS:
         assert applied_is_current(fleet.host(name), tor.instances(settings_of(fleet, name))[0])
+
+
+def family_key_digests(fleet) -> dict[str, str]:
+    """relay -> what its family key files hold, by sha256 (the keys never leave the relays)."""
+    return {name: fleet.exec(name, "sh", "-c", "sha256sum /var/lib/tor/keys/*.secret_family_key "
+                             "/var/lib/tor-instances/*/keys/*.secret_family_key 2>/dev/null; true").stdout
+            for name in TOR_RELAYS}
+
+
+def test_a_checkout_without_the_family_key_replaces_no_key(settings_restored, first_run):
+    """Issue 19: a second checkout without secrets/ must not make a new key and hand it to the relays."""
+    fleet = settings_restored
+    secrets, elsewhere = fleet.folder / "secrets", fleet.folder / "secrets.elsewhere"
+    before = family_key_digests(fleet)
+    secrets.rename(elsewhere)
+    try:
+        run = fleet.deploy()
+        assert run.returncode != 0
+        for name in TOR_RELAYS:
+            row = "\n".join(run.summary_row(name))
+            assert "Family key known to this control machine" in row, row
+        assert "this control machine has none" in run.stderr and "set tor_family_rotate: true" in run.stderr
+        assert not (secrets / "tor-family" / "fleet.secret_family_key").exists()
+        assert family_key_digests(fleet) == before
+    finally:
+        if secrets.exists():
+            shutil.rmtree(secrets)
+        elsewhere.rename(secrets)
+
+
+def test_the_family_key_is_rotated_only_when_asked(settings_restored, first_run):
+    fleet = settings_restored
+    secrets = fleet.folder / "secrets" / "tor-family"
+    before = family_key_digests(fleet)
+    old = {path.name: path.read_bytes() for path in secrets.iterdir()}
+    for path in secrets.iterdir():
+        path.unlink()  # as if the key were lost: rotation makes a new one and gives it to every member
+    fleet.group_data["tor_exits"]["tor_family_rotate"] = True
+    run = fleet.deploy()
+    assert run.returncode == 0, run.stderr[-4000:]
+    after = family_key_digests(fleet)
+    assert all(after[name] != before[name] and after[name] for name in TOR_RELAYS)
+    assert len({line.split()[0] for text in after.values() for line in text.splitlines()}) == 1
+    again = fleet.deploy()
+    assert again.returncode == 0 and again.changes == 0, again.changed()
+    assert old.keys() == {path.name for path in secrets.iterdir()}

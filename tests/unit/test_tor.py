@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -146,3 +147,36 @@ def test_relays_from_debian_get_no_tor_project_source():
 
     s = settings()
     assert tor.TORPROJECT_SOURCES not in {f.path for f in tor.tor_files(s, exit_policy_of(s))}
+
+
+KEY = b"family key bytes"
+DIGEST = hashlib.sha256(KEY).hexdigest()
+KEY_FILE = "secrets/tor-family/fleet.secret_family_key"
+
+
+def carried(*digests: str) -> dict[str, str]:
+    return {f"/var/lib/tor-instances/i{n}/keys/fleet.secret_family_key": d for n, d in enumerate(digests, 2)}
+
+
+def test_a_family_key_is_made_only_where_no_relay_carries_one():
+    assert tor.family_key_problem("fleet", "r1", None, {"r1": {}, "r2": {}}, KEY_FILE) == ""
+    problem = tor.family_key_problem("fleet", "r1", None, {"r1": {}, "r2": carried("ab" * 32)}, KEY_FILE)
+    assert "r2 carries the key of tor family 'fleet'" in problem and KEY_FILE in problem
+    assert "tor_family_rotate: true" in problem
+
+
+def test_a_relay_carrying_another_key_is_refused_and_the_others_are_not():
+    members = {"r1": carried(DIGEST), "r2": carried("cd" * 32), "r3": {}}
+    assert tor.family_key_problem("fleet", "r1", KEY, members, KEY_FILE) == ""
+    assert tor.family_key_problem("fleet", "r3", KEY, members, KEY_FILE) == ""
+    assert "r2 carries another key of tor family 'fleet'" in tor.family_key_problem("fleet", "r2", KEY, members,
+                                                                                      KEY_FILE)
+    # a key of another family is none of this family's business
+    other = {"r1": {"/var/lib/tor/keys/other.secret_family_key": "ef" * 32}}
+    assert tor.family_key_problem("fleet", "r1", KEY, other, KEY_FILE) == ""
+
+
+def test_the_state_reads_family_key_digests_and_nothing_else_of_them():
+    state = tor.parse_tor_state([f"/var/lib/tor/keys/fleet.secret_family_key: {DIGEST}",
+                                 "/var/lib/tor/keys/broken.secret_family_key: not a digest"])
+    assert state.family_keys == {"/var/lib/tor/keys/fleet.secret_family_key": DIGEST}
