@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pyinfra import host
+from pyinfra.api import FactBase
+from pyinfra.api.host import Host
 
 from exitkit.plan import PLAN_KEY, RelayPlan
 from exitkit.settings import RelaySettings
@@ -20,3 +24,17 @@ def relay_plan() -> RelayPlan:
         raise RuntimeError(f"{host.name} has no exitkit plan: run pyinfra with an inventory that calls "
                            "exitkit.fleet.pyinfra_inventory (inventory/<fleet>.py)")
     return plan
+
+
+# (relay name, fact) -> what the fact read this run. By name: pyinfra's ``host`` is a proxy of whichever relay
+# is being prepared, so keying by that object would give every relay the first one's answer.
+_READ_THIS_RUN: dict[tuple[str, type], Any] = {}
+
+
+def fact_once(relay: Host, fact: type[FactBase]) -> Any:
+    """A fact without arguments, read once per relay per run: pyinfra reads a fact anew each time it is
+    asked, and every unit, or every member of a family, may ask for another relay's."""
+    key = (relay.name, fact)
+    if key not in _READ_THIS_RUN:
+        _READ_THIS_RUN[key] = relay.get_fact(fact)
+    return _READ_THIS_RUN[key]

@@ -9,6 +9,7 @@ from pyinfra.api import FactBase, deploy
 from pyinfra.api.host import Host
 from pyinfra.operations import server
 
+from deploys.context import fact_once
 from exitkit import releases
 from exitkit.releases import OsRelease, Release, UnsupportedRelease
 
@@ -27,17 +28,9 @@ class OsReleaseText(FactBase):
         return releases.parse_os_release("\n".join(output))
 
 
-# relay name -> its os-release. By name: two of pyinfra's Host objects of one run can be the same Python
-# object at different moments (id() seen equal for relay-1 and relay-2), so a Host key mixed up releases.
-_SEEN: dict[str, OsRelease] = {}
-
-
 def os_release_of(relay: Host) -> OsRelease:
-    """A relay's os-release, read once per run (pyinfra reads a fact anew each time it is asked, and every
-    unit, and every family member's tor unit, asks)."""
-    if relay.name not in _SEEN:
-        _SEEN[relay.name] = relay.get_fact(OsReleaseText)
-    return _SEEN[relay.name]
+    """A relay's os-release, read once per run: every unit, and every family member's tor unit, asks."""
+    return fact_once(relay, OsReleaseText)
 
 
 def release_of_relay(relay: Host) -> Release | None:

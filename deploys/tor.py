@@ -13,7 +13,7 @@ from pyinfra.api.host import Host
 from pyinfra.facts.files import Directory
 from pyinfra.operations import apt, files, python, server, systemd
 
-from deploys.context import relay_plan, relay_settings
+from deploys.context import fact_once, relay_plan, relay_settings
 from deploys.ops import checked_file, fetch_secret, rolling_restart, write_config, write_now
 from deploys.release import relay_release, release_of_relay
 from exitkit import control, tor
@@ -38,15 +38,9 @@ class TorRelayState(FactBase):
         return tor.parse_tor_state(list(output))
 
 
-_STATE_SEEN: dict[str, tor.TorState] = {}  # relay -> its TorRelayState as this run's preparation read it
-
-
 def relay_state(relay: Host) -> tor.TorState:
-    """A relay's TorRelayState, read once per run: every family member needs every other's fingerprints,
-    and pyinfra reads a fact anew each time it is asked."""
-    if relay.name not in _STATE_SEEN:
-        _STATE_SEEN[relay.name] = relay.get_fact(TorRelayState)
-    return _STATE_SEEN[relay.name]
+    """A relay's TorRelayState, read once per run: every family member needs every other's fingerprints."""
+    return fact_once(relay, TorRelayState)
 
 
 def fleet_dir() -> Path:
