@@ -9,6 +9,7 @@ test_network_off must hold even where nothing could be reached).
 from __future__ import annotations
 
 import copy
+import os
 
 import pytest
 
@@ -45,7 +46,8 @@ GROUP_DATA = {
 
 @pytest.fixture(scope="session")
 def fleet(tmp_path_factory):
-    with lab_fleet(LocalFleet("test", 3, releases=RELEASES), tmp_path_factory.mktemp("fleet"),
+    name = os.environ.get("EXITKIT_TEST_FLEET", "test")  # another name: a second checkout's tests beside these
+    with lab_fleet(LocalFleet(name, 3, releases=RELEASES), tmp_path_factory.mktemp("fleet"),
                    GROUPS, GROUP_DATA) as under_test:
         yield under_test
 
