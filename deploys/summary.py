@@ -11,6 +11,9 @@ An ``atexit`` hook prints it if that never happened. A run that executed nothing
 (--dry, a refused confirmation, every relay unreachable so no deploy file was loaded)
 prints no summary.
 
+The same moment appends the run to the fleet's history (``exitkit.history``): one record per relay the run
+reached, with its addresses, fingerprints, policy and reboot plan; a run that prints no summary records nothing.
+
 Why the reason for a skipped relay comes from a second attempt: pyinfra connects to
 every relay *before* it loads the deploy file, so a handler registered by the deploy
 cannot see the first connection error. ``track()`` therefore tries each relay that
@@ -22,6 +25,8 @@ from __future__ import annotations
 
 import atexit
 from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 import gevent
@@ -33,6 +38,8 @@ from pyinfra.api.host import Host
 from pyinfra.api.operation import OperationMeta
 from pyinfra.api.state import BaseStateCallback, State
 
+from exitkit import control, history
+from exitkit.history import RunRecord
 from exitkit.plan import PLAN_KEY, exit_policy_of
 from exitkit.policy import policy_id
 from exitkit.settings import RelaySettings
@@ -68,10 +75,15 @@ class FleetSummary(BaseStateCallback):
             return
         self.printed = True
         try:
-            text = format_summary(outcomes(state, self))
+            results = outcomes(state, self)
+            text = format_summary(results)
         except Exception as error:  # a summary must never hide the run's own result
             logger.warning(f"exitkit: the fleet summary could not be made: {error!r}")
             return
+        try:
+            remember_run(state, results)
+        except Exception as error:  # noqa: BLE001  (the run's own result comes first)
+            logger.warning(f"exitkit: the fleet history could not be written: {error!r}")
         click.echo("", err=True)
         click.echo(text, err=True)
 
@@ -170,6 +182,32 @@ def outcome_of(state: State, host: Host, summary: FleetSummary, order: list[str]
     if not_run and not outcome.failed:
         outcome.notes.append(f"the run stopped before {not_run} of its operations ran")
     return outcome
+
+
+def remember_run(state: State, results: list[RelayOutcome]) -> None:
+    """Append what this run left on each relay it reached to the fleet's history (exitkit.history)."""
+    reached = {o.name: o.converged for o in results if o.skipped_reason is None}
+    now = datetime.now(UTC)
+    per_folder: dict[Path, tuple[list[RunRecord], dict[str, dict]]] = {}
+    for host in state.inventory:
+        if host.name not in reached:
+            continue
+        settings = RelaySettings.from_data(host.data.dict())
+        plan = host.data.get(PLAN_KEY)
+        folder = (plan.fleet_dir if plan else None) or Path(".")
+        records, policies = per_folder.setdefault(folder, ([], {}))
+        policy = exit_policy_of(settings)
+        fingerprints = control.known_fingerprints(folder).get(host.name, {}) if settings.network == "tor" else {}
+        records.append(history.run_record(
+            time=now, fleet=plan.fleet if plan else "fleet", relay=host.name, network=settings.network,
+            nickname=settings.nickname, hostname=plan.hostname if plan else "", ipv4=settings.public_ipv4 or "",
+            ipv6=settings.public_ipv6 or "", policy=policy, converged=reached[host.name], fingerprints=fingerprints,
+            reboot_mode=settings.reboot,
+            reboot_local=plan.reboot_time if plan else "", timezone=settings.timezone))
+        document = history.policy_document(policy)
+        policies[document["policy_id"]] = document
+    for folder, (records, policies) in per_folder.items():
+        control.append_history(folder, records, list(policies.values()))
 
 
 def outcomes(state: State, summary: FleetSummary) -> list[RelayOutcome]:

@@ -1,7 +1,7 @@
 """What the kit keeps on the control machine, in the operator's fleet folder: the tor family key
 (secret, 0600) and the fingerprints the last deploy saw (public).
 
-The one module that writes files on the control machine during a deploy; the
+The one module that writes files on the control machine during a deploy (the history too); the
 pure logic it serves lives in the concerns (``exitkit.tor``).
 """
 
@@ -14,6 +14,7 @@ import os
 import re
 from pathlib import Path
 
+from exitkit.history import POLICY_DIR, RunRecord, StoredPolicy, history_path, parse_history, stored_policy
 from exitkit.settings import RelaySettings
 from exitkit.tor import instances
 
@@ -107,3 +108,31 @@ def write_secret(path: Path, data: bytes) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "wb") as out:
         out.write(data)
+
+
+def append_history(fleet_dir: Path, records: list[RunRecord], policies: list[dict]) -> Path | None:
+    """Add one run's records to the fleet's history, and keep each policy they name once (by id)."""
+    if not records:
+        return None
+    for document in policies:
+        path = fleet_dir / POLICY_DIR / f"{document['policy_id']}.json"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
+    path = history_path(fleet_dir, records[0].fleet)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as out:
+        out.writelines(record.to_line() + "\n" for record in records)
+    return path
+
+
+def read_history(fleet_dir: Path, fleet: str) -> list[RunRecord]:
+    """The fleet's history, oldest first ([] before its first deploy)."""
+    path = history_path(fleet_dir, fleet)
+    return parse_history(path.read_text(encoding="utf-8"), str(path)) if path.exists() else []
+
+
+def read_policy(fleet_dir: Path, policy_id: str) -> StoredPolicy | None:
+    """A policy kept beside the history, or None when this folder has no copy of it."""
+    path = fleet_dir / POLICY_DIR / f"{policy_id}.json"
+    return stored_policy(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else None
