@@ -11,6 +11,8 @@
     exitkit outside inventory/<fleet>.py [--json]          what every relay serves, fetched from outside
     exitkit verify inventory/<fleet>.py [--json] [--strict]
                                                            both: wrong pages fail; DNS findings are advice
+    exitkit complaint inventory/<fleet>.py MESSAGE [--json]
+                                                           one complaint judged against the fleet's history
     exitkit settings-table                                 the README's settings table
 """
 
@@ -158,6 +160,59 @@ def cmd_verify(args) -> int:
     return 0 if served and (clean or not args.strict) else 1
 
 
+def cmd_complaint(args) -> int:  # noqa: C901
+    """Exit 0 when the complaint names a relay of the fleet, 1 when it names none, 3 when it cannot be read."""
+    from exitkit import complaints, control, history
+    from exitkit.loader import fleet_dir
+    from exitkit.plan import exit_policy_of
+
+    fleet, _ = load_valid_fleet(args.inventory)
+    folder = fleet_dir(args.inventory)
+    try:
+        data = _complaint_bytes(args.message)
+        complaint = complaints.read_complaint(data)
+    except (OSError, complaints.Unreadable) as error:
+        print(f"exitkit: cannot read the complaint {args.message}: {error}", file=sys.stderr)
+        return 3
+    try:
+        records = control.read_history(folder, fleet.name)
+    except ValueError as error:
+        print(f"exitkit: {error}", file=sys.stderr)
+        return 2
+    relays = [complaints.FleetRelay(r.name, r.settings.network, r.settings.nickname,
+                                    tuple(a for a in (r.settings.public_ipv4, r.settings.public_ipv6) if a),
+                                    history.stored_policy(history.policy_document(exit_policy_of(r.settings))))
+              for r in fleet.relays]
+    policies = {p.policy_id: p for p in (control.read_policy(folder, i) for i in {r.policy_id for r in records}) if p}
+    ours = {a for r in relays for a in r.addresses} | {a for r in records for a in r.addresses}
+
+    def is_ours(address: str) -> bool:
+        return any(history.same_address(address, a) for a in ours)
+
+    facts = complaints.find_facts(complaint, is_ours)
+    verdict = complaints.judge(facts, relays, records, policies)
+    print(complaints.to_json(complaint, facts, verdict) if args.json else complaints.to_text(complaint, facts, verdict))
+    if not facts.addresses:
+        print(f"exitkit: {args.message} names no IP address; ask the complainant for the address, the time with its "
+              "time zone, and the destination", file=sys.stderr)
+    return 0 if verdict.relays else 1
+
+
+def _complaint_bytes(name: str) -> bytes:
+    """The complaint's bytes (``-``: standard input), refused unread when it is far too big to be one."""
+    from exitkit.complaints import MAX_BYTES, Unreadable
+
+    if name == "-":
+        data = sys.stdin.buffer.read(MAX_BYTES + 1)
+    else:
+        with open(name, "rb") as source:
+            data = source.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise Unreadable(f"it is larger than {MAX_BYTES // 1024 // 1024} MB; a complaint is far smaller: save the "
+                         "mail alone (without large attachments) or paste its text")
+    return data
+
+
 def cmd_deploy_path(args) -> int:
     """The installed kit's deploy file, so a fleet repository needs no checkout: pyinfra takes only a file path."""
     from importlib.util import find_spec
@@ -212,6 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     p.add_argument("--strict", action="store_true", help="also fail when any address needs reverse-DNS action")
     p.set_defaults(func=cmd_verify)
+    p = sub.add_parser("complaint", help="read one complaint (.eml, X-ARF, text) and judge it against the history")
+    p.add_argument("inventory")
+    p.add_argument("message", metavar="MESSAGE", help="the complaint as saved from the mail client, or - for stdin")
+    p.add_argument("--json", action="store_true", help="the findings as JSON")
+    p.set_defaults(func=cmd_complaint)
     p = sub.add_parser("deploy-path", help="the kit's deploy file, for: pyinfra INVENTORY $(exitkit deploy-path)")
     p.add_argument("--upgrade", action="store_true",
                    help="the deploy file that moves relays to the next Debian release instead")
