@@ -136,9 +136,11 @@ def _judge_one(name: str, address: str, moment: FoundTime | None, destination: D
                          f"policy {record.policy_id} is not kept in this fleet folder (.exitkit/policies/)")
     judged = _against(policy, destination, record.addresses)
     later = [r for r in records if r.relay == name and r.converged and r.moment > moment.utc]
+    first = first_in_service(records, name)
     newer = "; the policy changed later" if later and later[0].policy_id != record.policy_id else ""
     return Judgement(time, ambiguous, True, record.time, record.policy_id, record.exit, *judged,
-                     f"in service since the deploy of {record.time} (the last one before the incident){newer}")
+                     f"in service since {first.time if first else record.time}; what it ran then was set by the "
+                     f"deploy of {record.time}{newer}")
 
 
 def _against(policy: StoredPolicy | None, destination: Destination,
