@@ -51,6 +51,8 @@ COMMANDS = [
     Typed("exitkit verify inventory/demo.py", says="## Reverse DNS (advice)"),
     Typed("exitkit verify inventory/demo.py --json", says='"ok": true'),
     Typed("exitkit verify inventory/demo.py --strict", says="## Reverse DNS\n"),
+    Typed("exitkit complaint inventory/demo.py examples/complaint.eml", says="relay-2 (nym, exitkitdemo2), address"),
+    Typed("exitkit complaint inventory/demo.py examples/complaint.eml --json", says='"kind": "scanning"'),
     Typed("exitkit settings-table", says="| `dns_check_resolver` |"),
     Typed("exitkit deploy-path", says="deploys/exit.py"),
 ]
