@@ -11,7 +11,7 @@
     exitkit outside inventory/<fleet>.py [--json]          what every relay serves, fetched from outside
     exitkit verify inventory/<fleet>.py [--json] [--strict]
                                                            both: wrong pages fail; DNS findings are advice
-    exitkit complaint inventory/<fleet>.py MESSAGE [--json]
+    exitkit complaint inventory/<fleet>.py MESSAGE [--json] [--draft DIR]
                                                            one complaint judged against the fleet's history
     exitkit settings-table                                 the README's settings table
 """
@@ -192,10 +192,36 @@ def cmd_complaint(args) -> int:  # noqa: C901
     facts = complaints.find_facts(complaint, is_ours)
     verdict = complaints.judge(facts, relays, records, policies)
     print(complaints.to_json(complaint, facts, verdict) if args.json else complaints.to_text(complaint, facts, verdict))
+    if args.draft and verdict.relays:
+        print(f"draft reply: {_write_draft(args, fleet, complaint, facts, verdict)} (review it, then send it yourself)",
+              file=sys.stderr)
+    elif args.draft:
+        print("exitkit: no draft: the complaint names no relay of this fleet", file=sys.stderr)
     if not facts.addresses:
         print(f"exitkit: {args.message} names no IP address; ask the complainant for the address, the time with its "
               "time zone, and the destination", file=sys.stderr)
     return 0 if verdict.relays else 1
+
+
+def _write_draft(args, fleet, complaint, facts, verdict) -> str:
+    """The draft reply as DIR/reply-<complaint's file name>.eml; the kit never sends it."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from exitkit.complaints.drafts import Operator, draft_reply
+    from exitkit.outside import notice_url
+
+    named = [fleet.relay(f.relay) for f in verdict.relays if any(r.name == f.relay for r in fleet.relays)]
+    first = (named or list(fleet.relays))[0].settings
+    operator = Operator(first.operator_name, first.abuse_email, first.language, first.log_lifetime_hours,
+                        {r.name: notice_url(r.settings) for r in named})
+    reply = draft_reply(complaint, facts, verdict, operator, datetime.now(UTC))
+    folder = Path(args.draft)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = Path(args.message).stem if args.message != "-" else "stdin"
+    path = folder / f"reply-{stem}.eml"
+    path.write_bytes(bytes(reply))
+    return str(path)
 
 
 def _complaint_bytes(name: str) -> bytes:
@@ -271,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("inventory")
     p.add_argument("message", metavar="MESSAGE", help="the complaint as saved from the mail client, or - for stdin")
     p.add_argument("--json", action="store_true", help="the findings as JSON")
+    p.add_argument("--draft", metavar="DIR", help="also write a reply draft to review (DIR/reply-<MESSAGE>.eml)")
     p.set_defaults(func=cmd_complaint)
     p = sub.add_parser("deploy-path", help="the kit's deploy file, for: pyinfra INVENTORY $(exitkit deploy-path)")
     p.add_argument("--upgrade", action="store_true",

@@ -48,6 +48,7 @@ class Headers:
     date: str = ""
     message_id: str = ""
     references: str = ""
+    reply_to: str = ""
     received: list[str] = field(default_factory=list)
 
 
@@ -183,7 +184,8 @@ def _headers(message: Message, depth: int) -> Headers:
         except (ValueError, LookupError, UnicodeError):
             continue
     return Headers(depth, header("Subject"), header("From"), header("Date"), header("Message-ID"),
-                   " ".join(filter(None, (header("References"), header("In-Reply-To")))), received)
+                   " ".join(filter(None, (header("References"), header("In-Reply-To")))), header("Reply-To"),
+                   received)
 
 
 # --- X-ARF (version 0.2): a multipart/mixed mail whose second part is YAML with the report's fields

@@ -53,6 +53,7 @@ COMMANDS = [
     Typed("exitkit verify inventory/demo.py --strict", says="## Reverse DNS\n"),
     Typed("exitkit complaint inventory/demo.py examples/complaint.eml", says="relay-2 (nym, exitkitdemo2), address"),
     Typed("exitkit complaint inventory/demo.py examples/complaint.eml --json", says='"kind": "scanning"'),
+    Typed("exitkit complaint inventory/demo.py examples/complaint.eml --draft {out}/drafts", says="relay-2 (nym"),
     Typed("exitkit settings-table", says="| `dns_check_resolver` |"),
     Typed("exitkit deploy-path", says="deploys/exit.py"),
 ]

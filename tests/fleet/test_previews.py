@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shlex
 
+from exitkit import history
 from exitkit.configs import ConfigFile, fleet_files
 from exitkit.loader import fleet_dir, load_fleet
 from exitkit.plan import plan_fleet
@@ -36,6 +37,11 @@ def diffs(stderr: str) -> dict[tuple[str, str], list[str]]:
         else:
             current = None
     return blocks
+
+
+def history_lines(fleet) -> list[str]:
+    path = history.history_path(fleet.folder, fleet.lab.name)
+    return path.read_text().splitlines() if path.exists() else []
 
 
 def relay_content(fleet, relay: str, path: str) -> str:
@@ -79,8 +85,10 @@ def test_a_settings_change_is_previewed_per_relay_and_changes_nothing(settings_r
     fleet.group_data["nym_gateways"]["exit_policy_rules"] = [
         *fleet.group_data["nym_gateways"]["exit_policy_rules"],
         {"rule": "reject 203.0.113.9:25", "note": "ticket 4712"}]
+    recorded = history_lines(fleet)
     run = fleet.preview()
     assert run.returncode == 0, run.stderr[-3000:]
+    assert history_lines(fleet) == recorded  # a preview writes nothing into the fleet's history either
     after = rendered(fleet)
     changed = {(relay, path) for relay, files in after.items() for path, f in files.items()
                if before[relay][path].content != f.content}

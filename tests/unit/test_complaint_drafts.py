@@ -1,0 +1,81 @@
+"""Draft replies: written for review, never sent; they open in a mail client as a reply to the complaint."""
+
+from __future__ import annotations
+
+from email import message_from_bytes
+from email import policy as email_policy
+from itertools import product
+
+import pytest
+
+from exitkit.cli import main
+from exitkit.complaints import KINDS
+from exitkit.complaints.drafts import LANGUAGES, reply_subject
+from exitkit.templating import render
+from tests.complaints.desk import CORPUS, desk_fleet
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("desk")
+    return folder, desk_fleet(folder)
+
+
+def draft(desk, monkeypatch, capsys, name: str):
+    folder, inventory = desk
+    monkeypatch.chdir(folder)
+    assert main(["complaint", str(inventory), str(CORPUS / name), "--draft", "drafts"]) == 0
+    assert "draft reply: drafts/reply-" in capsys.readouterr().err
+    complaint = message_from_bytes((CORPUS / name).read_bytes(), policy=email_policy.default)
+    reply = message_from_bytes((folder / "drafts" / f"reply-{name[:-4]}.eml").read_bytes(), policy=email_policy.default)
+    return complaint, reply
+
+
+@pytest.mark.parametrize(("name", "language", "says"), [
+    ("08-bruteforce-de.eml", "de", ["Guten Tag,", "192.0.2.31 ist ein Tor-Exit-Relay", "http://192.0.2.31/",
+                                    "ließ zu diesem Zeitpunkt Verbindungen zu 198.51.100.44:22 zu"]),
+    ("14-authority-ja.eml", "ja", ["ご担当者様", "192.0.2.33 は Desk Test Exits", "24 時間後に消去されます",
+                                   "宛先のアドレスとポート番号をお知らせください"]),
+    ("22-policy-after-rule-en.eml", "en", ["192.0.2.32 is a Nym exit gateway",
+                                           "not let connections to 198.51.100.7:443 out (reject 198.51.100.7:443)"]),
+    ("11-fraud-before-service-en.eml", "en", ["this address was not in service as one of our relays"]),
+])
+def test_a_draft_is_a_reply_in_the_complainants_language(desk, monkeypatch, capsys, name, language, says):
+    complaint, reply = draft(desk, monkeypatch, capsys, name)
+    assert reply["In-Reply-To"] == complaint["Message-ID"]
+    assert complaint["Message-ID"] in reply["References"].split()
+    assert reply["Subject"] == "Re: " + complaint["Subject"]
+    assert reply["To"] == complaint["From"].addresses[0].addr_spec
+    assert reply["From"].addresses[0].addr_spec == "abuse@example.net"
+    assert reply["Content-Language"] == language and reply.get_content_charset() == "utf-8"
+    body = reply.get_content()
+    for piece in says:
+        assert piece in body
+    assert "ExoneraTor" in body if "Nym" not in body else "ExoneraTor" not in body
+
+
+def test_a_draft_states_no_policy_answer_a_named_address_could_change(desk, monkeypatch, capsys):
+    _, reply = draft(desk, monkeypatch, capsys, "04-spam-forwarded-outlook-en.eml")
+    body = reply.get_content()
+    assert "webmail.freemail.example:443" in body and "The mail was handed to" in body
+
+
+def test_no_draft_for_a_complaint_about_no_relay_of_ours(desk, monkeypatch, capsys):
+    folder, inventory = desk
+    monkeypatch.chdir(folder)
+    assert main(["complaint", str(inventory), str(CORPUS / "18-not-ours-en.eml"), "--draft", "none"]) == 1
+    assert "no draft" in capsys.readouterr().err and not (folder / "none").exists()
+
+
+@pytest.mark.parametrize(("kind", "language"), list(product(KINDS, LANGUAGES)))
+def test_every_kind_has_a_paragraph_in_every_language(kind, language):
+    text = render(f"replies/{kind}.{language}.txt.j2", destination="198.51.100.7:443", destination_known=True,
+                  log_lifetime_hours=12)
+    assert len(text.strip()) > 40
+
+
+@pytest.mark.parametrize(("subject", "reply"), [
+    ("Spam", "Re: Spam"), ("Re: Spam", "Re: Spam"), ("AW: Spam", "Re: Spam"), ("RE：迷惑メール", "Re: 迷惑メール"),
+    ("", "Re: your report")])
+def test_reply_subject(subject, reply):
+    assert reply_subject(subject) == reply
