@@ -268,9 +268,13 @@ def kind_of(complaint: Complaint) -> tuple[str, str]:
 
 
 def language_of(complaint: Complaint) -> str:
-    """en, de or ja: the language the complainant wrote in (Japanese script, else more German words than English)."""
+    """en, de or ja: the language the complainant wrote in (Japanese script, else the Content-Language the mail
+    declares, else whether German words outnumber English ones)."""
     text = " ".join(h.subject for h in complaint.mails[:1]) + "\n" + "\n".join(
         t for w, t in complaint.texts if "attached mail" not in w)
     if len(_JAPANESE.findall(text)) >= 5:
         return "ja"
+    declared = complaint.languages[0] if complaint.languages else ""
+    if declared in ("en", "de"):
+        return declared
     return "de" if len(_GERMAN.findall(text)) > len(_ENGLISH.findall(text)) else "en"

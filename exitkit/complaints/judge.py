@@ -7,7 +7,6 @@ Pure: the fleet's relays, its history and the kept policies come in as values (`
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 
 from exitkit.complaints.facts import Destination, Facts
 from exitkit.complaints.times import FoundTime
@@ -182,7 +181,3 @@ def _missing(facts: Facts, findings: list[RelayFinding], records: list[RunRecord
     if not records:
         missing.append("a history: no deploy run has been recorded in this fleet folder yet")
     return missing
-
-
-def moment_text(moment: datetime) -> str:
-    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"

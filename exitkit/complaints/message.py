@@ -60,7 +60,7 @@ class Complaint:
     mails: list[Headers] = field(default_factory=list)
     texts: list[tuple[str, str]] = field(default_factory=list)   # (where, text)
     xarf: dict[str, str] = field(default_factory=dict)
-    languages: list[str] = field(default_factory=list)          # from Content-Language / charsets, if any
+    languages: list[str] = field(default_factory=list)          # Content-Language of the mails, outer first
 
     @property
     def outer(self) -> Headers:
