@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exitkit.cli import main
 from exitkit.complaints import Unreadable, read_complaint
@@ -130,3 +132,30 @@ def test_kind_rules_are_read_top_down():
 def test_html_is_read_as_its_visible_text():
     assert html_text("<html><head><style>p{}</style></head><body><p>IP:&nbsp;192.0.2.31</p>"
                      "<script>x=1</script><p>b</p></body></html>") == "IP: 192.0.2.31\nb"
+
+
+def read_or_refused(data: bytes) -> None:
+    """Either a complaint whose facts can be found, or Unreadable with a sentence; nothing else escapes."""
+    try:
+        complaint = read_complaint(data)
+    except Unreadable as refused:
+        assert str(refused)
+        return
+    find_facts(complaint, lambda address: address == "192.0.2.31")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=3000) | st.text(max_size=3000).map(str.encode))
+def test_any_input_is_read_or_refused_with_a_sentence(data):
+    read_or_refused(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["From: a@example.com\n", "Content-Type: multipart/mixed; boundary=b\n",
+                                 "Content-Type: message/rfc822\n", "Content-Transfer-Encoding: base64\n",
+                                 "Content-Type: text/html; charset=shift_jis\n", "\n", "--b\n", "--b--\n",
+                                 "Received: from [192.0.2.31] by mx.example.com; Wed, 25 Nov 2026 08:12:44 +0000\n",
+                                 "Date: 2026-11-25T08:12:44Z\n", "Source: 192.0.2.31\n", "Report-Type: spam\n",
+                                 "=E3=81=82 <b>x</b>\n", "QUJD\n"]), max_size=40))
+def test_mail_shaped_input_is_read_or_refused_with_a_sentence(lines):
+    read_or_refused(("Subject: x\n" + "".join(lines)).encode())
