@@ -193,8 +193,8 @@ def cmd_complaint(args) -> int:  # noqa: C901
     verdict = complaints.judge(facts, relays, records, policies)
     print(complaints.to_json(complaint, facts, verdict) if args.json else complaints.to_text(complaint, facts, verdict))
     if args.draft and verdict.relays:
-        print(f"draft reply: {_write_draft(args, fleet, complaint, facts, verdict)} (review it, then send it yourself)",
-              file=sys.stderr)
+        for written in _write_drafts(args, fleet, complaint, facts, verdict):
+            print(f"draft: {written} (review it, then send it yourself)", file=sys.stderr)
     elif args.draft:
         print("exitkit: no draft: the complaint names no relay of this fleet", file=sys.stderr)
     if not facts.addresses:
@@ -203,25 +203,63 @@ def cmd_complaint(args) -> int:  # noqa: C901
     return 0 if verdict.relays else 1
 
 
-def _write_draft(args, fleet, complaint, facts, verdict) -> str:
-    """The draft reply as DIR/reply-<complaint's file name>.eml; the kit never sends it."""
+def _write_drafts(args, fleet, complaint, facts, verdict) -> list[str]:
+    """The draft reply as DIR/reply-<complaint's file name>.eml, and for a spam sent through a mail service a
+    forward to its abuse contact (RDAP) as DIR/forward-<name>.eml; the kit never sends them."""
     from datetime import UTC, datetime
     from pathlib import Path
 
-    from exitkit.complaints.drafts import Operator, draft_reply
+    from exitkit.complaints.drafts import Operator, draft_forward, draft_reply
     from exitkit.outside import notice_url
 
     named = [fleet.relay(f.relay) for f in verdict.relays if any(r.name == f.relay for r in fleet.relays)]
     first = (named or list(fleet.relays))[0].settings
     operator = Operator(first.operator_name, first.abuse_email, first.language, first.log_lifetime_hours,
                         {r.name: notice_url(r.settings) for r in named})
-    reply = draft_reply(complaint, facts, verdict, operator, datetime.now(UTC))
+    now = datetime.now(UTC)
+    drafts = {"reply": draft_reply(complaint, facts, verdict, operator, now)}
+    lookup = _provider_abuse_contact(complaint, facts, first.rdap_server)
+    if lookup:
+        contact, server = lookup
+        drafts["forward"] = draft_forward(complaint, facts, verdict, operator, contact, server, now)
     folder = Path(args.draft)
     folder.mkdir(parents=True, exist_ok=True)
     stem = Path(args.message).stem if args.message != "-" else "stdin"
-    path = folder / f"reply-{stem}.eml"
-    path.write_bytes(bytes(reply))
-    return str(path)
+    written = []
+    for kind, mail in drafts.items():
+        path = folder / f"{kind}-{stem}.eml"
+        path.write_bytes(bytes(mail))
+        written.append(str(path))
+    return written
+
+
+def _provider_abuse_contact(complaint, facts, rdap_server: str):
+    """(abuse contact, address) of the mail service a spam went through from the relay, asked of rdap_server;
+    None when the complaint is no such spam, or the lookup finds no contact (said on stderr)."""
+    import requests
+
+    from exitkit.complaints.facts import server_address
+    from exitkit.complaints.rdap import abuse_contact, rdap_url
+
+    destination = facts.destination
+    if facts.kind != "spam" or not destination.host or "Received" not in destination.source or not rdap_server:
+        return None
+    address = server_address(complaint, destination.host)
+    if not address:
+        print(f"exitkit: no forward: the mail gives no address for {destination.host}", file=sys.stderr)
+        return None
+    url = rdap_url(rdap_server, address)
+    try:
+        answer = requests.get(url, headers={"Accept": "application/rdap+json"}, timeout=15)
+        answer.raise_for_status()
+        contact = abuse_contact(answer.json())
+    except (requests.RequestException, ValueError) as error:
+        print(f"exitkit: no forward: RDAP {url} failed: {error}", file=sys.stderr)
+        return None
+    if contact is None:
+        print(f"exitkit: no forward: RDAP {url} names no abuse contact", file=sys.stderr)
+        return None
+    return contact, address
 
 
 def _complaint_bytes(name: str) -> bytes:

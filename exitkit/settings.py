@@ -104,6 +104,7 @@ class RelaySettings:
     name_must_say_exit: bool = setting(True, "Refuse relay names whose first label does not say exit, relay, proxy...", checks.boolean)
     dns_check_resolver: str = setting("", "Resolver the reverse-DNS checks ask (address[:port]); empty means the system's (a test_network_off fleet then asks none).", checks.optional(checks.resolver_address))
     notice_url: str = setting("", "Where the notice page answers from outside; empty means `http://<public address>:<http_port>/` (for the outside check).", checks.optional(checks.url))
+    rdap_server: str = setting("https://rdap.org/", "RDAP service `exitkit complaint --draft` asks for the abuse contact of a mail server a spam went through; empty means none.", checks.optional(checks.url))
 
     # --- the web server
     http_port: int = setting(80, "Port the notice page is served on.", checks.port)

@@ -19,6 +19,7 @@ from email.utils import format_datetime, getaddresses, make_msgid
 from exitkit.complaints.facts import Facts
 from exitkit.complaints.judge import Verdict
 from exitkit.complaints.message import Complaint
+from exitkit.complaints.rdap import AbuseContact
 from exitkit.templating import render
 
 LANGUAGES = ("en", "de", "ja")
@@ -91,6 +92,41 @@ def draft_reply(complaint: Complaint, facts: Facts, verdict: Verdict, operator: 
     reply.set_content(text, charset="utf-8")
     reply["Content-Language"] = lang  # after the content: set_content replaces every Content-* header
     return reply
+
+
+def draft_forward(complaint: Complaint, facts: Facts, verdict: Verdict, operator: Operator, contact: AbuseContact,
+                  server: str, now: datetime) -> EmailMessage:
+    """A spam sent through a mail service: the report, forwarded to that service's abuse contact (from RDAP) so
+    it can close the account, with the complaint's sender in copy so they see it was handled."""
+    finding = verdict.relays[0]
+    moment = next((j.time for j in finding.judgements if j.time), "")
+    cc = _reply_to(complaint)
+    text = render("replies/forward-spam.en.txt.j2", contact_name=contact.name or "abuse team",
+                  host=facts.destination.host, server_address=server, network=contact.network, time=moment,
+                  relay_address=finding.address, role=ROLES.get(finding.network, {}).get("en", "an exit relay"),
+                  operator_name=operator.name, abuse_email=operator.abuse_email, cc=cc)
+    forward = EmailMessage()
+    forward["From"] = Address(operator.name, addr_spec=operator.abuse_email)
+    forward["To"] = contact.email
+    if cc:
+        forward["Cc"] = cc
+    forward["Subject"] = f"Spam sent through {facts.destination.host}: please close the account"
+    forward["Date"] = format_datetime(now)
+    forward["Message-ID"] = make_msgid(domain=operator.abuse_email.rpartition("@")[2] or None)
+    forward["X-Exitkit-Draft"] = "review before sending; exitkit sends no mail"
+    forward.set_content(text, charset="utf-8")
+    original = _original_naming(complaint, finding.address)
+    if original is not None:
+        forward.add_attachment(original)  # message/rfc822: the spam with every header, as reported
+    return forward
+
+
+def _original_naming(complaint: Complaint, address: str):
+    """The attached mail whose own headers name ``address`` (the spam itself), the deepest one first."""
+    for original in reversed(complaint.originals):
+        if any(address in str(value) for value in original.get_all("Received", [])):
+            return original
+    return complaint.originals[-1] if complaint.originals else None
 
 
 def _certain(judgement) -> bool | None:

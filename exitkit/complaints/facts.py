@@ -231,6 +231,18 @@ def find_destination(complaint: Complaint, is_ours) -> Destination:
     return destination
 
 
+def server_address(complaint: Complaint, host: str) -> str:
+    """The address a server named in an attached mail's Received lines had, as the next server recorded it
+    ('from webmail.example (webmail.example [203.0.113.140]) by ...'); "" when no line says."""
+    pattern = re.compile(r"(?i)\bfrom\s+" + re.escape(host) + r"\b[^;]*?\[([0-9a-f.:]+)\]")
+    for headers in complaint.mails[1:]:
+        for line in headers.received:
+            match = pattern.search(line)
+            if match and public_address(match.group(1)):
+                return public_address(match.group(1))
+    return ""
+
+
 def _url_port(url) -> int | None:
     if not url:
         return None

@@ -61,6 +61,7 @@ class Complaint:
     texts: list[tuple[str, str]] = field(default_factory=list)   # (where, text)
     xarf: dict[str, str] = field(default_factory=dict)
     languages: list[str] = field(default_factory=list)          # Content-Language of the mails, outer first
+    originals: list[Message] = field(default_factory=list, repr=False)  # the mails attached to it, as parsed
 
     @property
     def outer(self) -> Headers:
@@ -131,6 +132,7 @@ def _walk_part(part: Message, complaint: Complaint, depth: int, where: str) -> N
     if part.is_multipart():
         if part.get_content_type() == "message/rfc822":
             for index, inner in enumerate(part.get_payload(), 1):
+                complaint.originals.append(inner)
                 _walk(inner, complaint, depth + 1, f"{where}, attached mail {index}")
             return
         subparts = list(part.iter_parts()) if isinstance(part, EmailMessage) else part.get_payload()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from email import message_from_bytes
 from email import policy as email_policy
 from itertools import product
@@ -25,7 +26,7 @@ def draft(desk, monkeypatch, capsys, name: str):
     folder, inventory = desk
     monkeypatch.chdir(folder)
     assert main(["complaint", str(inventory), str(CORPUS / name), "--draft", "drafts"]) == 0
-    assert "draft reply: drafts/reply-" in capsys.readouterr().err
+    assert "draft: drafts/reply-" in capsys.readouterr().err
     complaint = message_from_bytes((CORPUS / name).read_bytes(), policy=email_policy.default)
     reply = message_from_bytes((folder / "drafts" / f"reply-{name[:-4]}.eml").read_bytes(), policy=email_policy.default)
     return complaint, reply
@@ -79,3 +80,81 @@ def test_every_kind_has_a_paragraph_in_every_language(kind, language):
     ("", "Re: your report")])
 def test_reply_subject(subject, reply):
     assert reply_subject(subject) == reply
+
+
+# An RDAP server's answer for the web mail service's network (RFC 9083), the abuse contact nested under the
+# registrant as RIPE nests it.
+RDAP_NETWORK = {
+    "rdapConformance": ["rdap_level_0"], "objectClassName": "ip network", "handle": "203.0.113.0 - 203.0.113.255",
+    "startAddress": "203.0.113.0", "endAddress": "203.0.113.255", "ipVersion": "v4", "name": "FREEMAIL-NET",
+    "entities": [{"objectClassName": "entity", "handle": "ORG-FM1-TEST", "roles": ["registrant"],
+                  "vcardArray": ["vcard", [["version", {}, "text", "4.0"], ["fn", {}, "text", "Freemail Example"]]],
+                  "entities": [{"objectClassName": "entity", "handle": "AR-FM1-TEST", "roles": ["abuse"],
+                                "vcardArray": ["vcard", [["version", {}, "text", "4.0"],
+                                                         ["fn", {}, "text", "Freemail Abuse Desk"],
+                                                         ["kind", {}, "text", "group"],
+                                                         ["email", {"type": "abuse"}, "text",
+                                                          "abuse@freemail.example"]]]}]}],
+}
+
+
+@pytest.fixture
+def rdap_server():
+    """A local HTTP server answering RDAP IP lookups from documents the test writes; records what it was asked."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    documents: dict[str, dict] = {}
+    asked: list[tuple[str, str]] = []
+
+    class Rdap(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802  (http.server's name)
+            asked.append((self.path, self.headers.get("Accept", "")))
+            document = documents.get(self.path)
+            body = json.dumps(document or {"errorCode": 404, "title": "not found"}).encode()
+            self.send_response(200 if document else 404)
+            self.send_header("Content-Type", "application/rdap+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Rdap)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/", documents, asked
+    server.shutdown()
+    server.server_close()
+
+
+def test_spam_through_a_mail_service_is_forwarded_to_its_rdap_abuse_contact(rdap_server, tmp_path, monkeypatch, capsys):
+    url, documents, asked = rdap_server
+    inventory = desk_fleet(tmp_path)
+    settings = tmp_path / "group_data" / "all.yml"
+    settings.write_text(settings.read_text().replace('rdap_server: ""', f"rdap_server: {url}"))
+    documents["/ip/203.0.113.140"] = RDAP_NETWORK
+    monkeypatch.chdir(tmp_path)
+    name = "04-spam-forwarded-outlook-en.eml"
+    assert main(["complaint", str(inventory), str(CORPUS / name), "--draft", "drafts"]) == 0
+    assert "draft: drafts/forward-04" in capsys.readouterr().err
+    assert asked == [("/ip/203.0.113.140", "application/rdap+json")]
+    forward = message_from_bytes((tmp_path / "drafts" / f"forward-{name[:-4]}.eml").read_bytes(),
+                                 policy=email_policy.default)
+    assert forward["To"] == "abuse@freemail.example" and forward["Cc"] == "abuse@hoster.example"
+    body = forward.get_body(("plain",)).get_content()
+    assert "Hello Freemail Abuse Desk," in body
+    assert "webmail.freemail.example (203.0.113.140, network FREEMAIL-NET 203.0.113.0 - 203.0.113.255)" in body
+    assert "192.0.2.31, a Tor exit relay operated by Desk Test Exits" in body
+    [attached] = [part for part in forward.iter_attachments() if part.get_content_type() == "message/rfc822"]
+    spam = attached.get_content()
+    assert spam["Subject"] == "Account verification required" and "192.0.2.31" in spam.get_all("Received")[-1]
+    # a network without an abuse contact, or no answer: the reply still, no forward, and a sentence why
+    documents["/ip/203.0.113.140"] = {**RDAP_NETWORK, "entities": []}
+    assert main(["complaint", str(inventory), str(CORPUS / name), "--draft", "again"]) == 0
+    err = capsys.readouterr().err
+    assert "names no abuse contact" in err and not (tmp_path / "again" / f"forward-{name[:-4]}.eml").exists()
+    del documents["/ip/203.0.113.140"]
+    assert main(["complaint", str(inventory), str(CORPUS / name), "--draft", "third"]) == 0
+    assert "404" in capsys.readouterr().err and (tmp_path / "third" / f"reply-{name[:-4]}.eml").exists()
