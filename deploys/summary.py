@@ -49,7 +49,8 @@ from exitkit.summary import RelayOutcome, format_summary, one_line, short_op_nam
 class FleetSummary(BaseStateCallback):
     """Collects what the run's state cannot tell (notes, connection errors) and prints the summary once."""
 
-    def __init__(self) -> None:
+    def __init__(self, remember: bool = True) -> None:
+        self.remember = remember  # append the run to the fleet's history (exit deploys; not the release upgrade)
         self.notes: dict[str, list[str]] = defaultdict(list)
         self.connect_errors: dict[str, str] = {}
         self.disconnected: set[Host] = set()
@@ -81,7 +82,8 @@ class FleetSummary(BaseStateCallback):
             logger.warning(f"exitkit: the fleet summary could not be made: {error!r}")
             return
         try:
-            remember_run(state, results)
+            if self.remember:
+                remember_run(state, results)
         except Exception as error:  # noqa: BLE001  (the run's own result comes first)
             logger.warning(f"exitkit: the fleet history could not be written: {error!r}")
         click.echo("", err=True)
@@ -106,21 +108,22 @@ class FleetSummary(BaseStateCallback):
         gevent.joinall([gevent.spawn(attempt, h) for h in down if h.name not in self.connect_errors])
 
 
-def _tracker(state: State) -> FleetSummary:
+def _tracker(state: State, remember: bool = True) -> FleetSummary:
     """The run's one FleetSummary: the deploy file runs once per host, the handler is registered once."""
     for handler in state.callback_handlers:
         if isinstance(handler, FleetSummary):
             return handler
-    handler = FleetSummary()
+    handler = FleetSummary(remember)
     state.add_callback_handler(handler)  # before any yield, so parallel hosts find it
     atexit.register(handler.print_once, state)
     handler.probe_unreachable(state)
     return handler
 
 
-def track() -> None:
-    """Print the fleet summary at the end of this run; call at the top of a deploy file."""
-    _tracker(current_state)
+def track(remember: bool = True) -> None:
+    """Print the fleet summary at the end of this run, and (``remember``) append the run to the fleet's history;
+    call at the top of a deploy file."""
+    _tracker(current_state, remember)
 
 
 def note(text: str) -> None:

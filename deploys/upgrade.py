@@ -7,6 +7,6 @@
 
 from deploys import release, release_upgrade, summary
 
-summary.track()                     # one line per relay at the end of the run: moved, skipped (with a note), failed
+summary.track(remember=False)       # one line per relay at the end: moved, skipped (with a note), failed; no history
 release.refuse_unsupported()        # a relay of another release fails here, named with it; nothing changed on it
 release_upgrade.release_upgrade()   # health check, sources, full upgrade, reboot: a batch at a time, stops at a failure
