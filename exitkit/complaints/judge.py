@@ -79,7 +79,8 @@ def judge(facts: Facts, fleet: list[FleetRelay], records: list[RunRecord],
             last = [r for r in records if r.relay == name]
             network = current.network if current else last[-1].network
             nickname = current.nickname if current else last[-1].nickname
-            fingerprints = last[-1].fingerprints if last else {}
+            then = in_force(records, name, facts.times[0].utc) if facts.times else None
+            fingerprints = (then or (last[-1] if last else None) or _NO_RECORD).fingerprints  # the keys it had then
             instances = [f"{_instance(d)} {fp}" for d, fp in fingerprints.items()]
             finding = RelayFinding(found.address, found.source, name, network, nickname, instances)
             moments: list[FoundTime | None] = list(facts.times) or [None]
@@ -88,6 +89,9 @@ def judge(facts: Facts, fleet: list[FleetRelay], records: list[RunRecord],
                                                      records, policies))
             findings.append(finding)
     return Verdict(findings, not_ours, _missing(facts, findings, records))
+
+
+_NO_RECORD = RunRecord("", "", "", "", "", "", "", "", False, "", False)
 
 
 def _relays_of(address: str, fleet: list[FleetRelay], records: list[RunRecord]) -> list[str]:

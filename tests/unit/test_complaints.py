@@ -81,6 +81,8 @@ def test_the_text_answer_names_relay_rule_and_note(desk, monkeypatch, capsys):
     assert code == 0
     assert "relay-2 (nym, deskexit2), address 192.0.2.32" in out
     assert "198.51.100.7:443: NOT allowed by 'reject 198.51.100.7:443'  # complaint 2026-11-14, ticket 4711" in out
+    code, out, _ = complaint(desk, monkeypatch, capsys, CORPUS / "23-old-address-en.eml")
+    assert "tor instances, any of which may have carried it: default 01" in out  # the keys of the run then
     code, out, _ = complaint(desk, monkeypatch, capsys, CORPUS / "09-portscan-de.eml")
     assert "AMBIGUOUS: no time zone given, read as UTC" in out and "What is missing:" in out
 
