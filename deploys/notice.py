@@ -12,6 +12,7 @@ from deploys.ops import write_config
 from deploys.release import relay_release
 from exitkit.configfile import by_path
 from exitkit.notice import DOCROOT, LIGHTTPD_CONF, notice_files
+from exitkit.notice.files import TLS_INCLUDE
 from exitkit.plan import exit_policy_of
 
 # what each file is, as the run names its operation
@@ -19,6 +20,7 @@ NAMES = {
     f"{DOCROOT}/.well-known/security.txt": "security.txt (RFC 9116)",
     f"{DOCROOT}/exit-policy.txt": "Machine-readable exit policy",
     LIGHTTPD_CONF: "lighttpd configuration, checked by lighttpd -tt first",
+    TLS_INCLUDE: "lighttpd's HTTPS listener, once a certificate is served",
 }
 
 
@@ -31,6 +33,8 @@ def notice_page():
                                   reboot_time=plan.reboot_time, now=datetime.now(UTC)))
     lighttpd = wanted.pop(LIGHTTPD_CONF)
     files.directory(name="Web root", path=f"{DOCROOT}/.well-known", mode="755")
+    if TLS_INCLUDE in wanted:
+        files.directory(name="exitkit's scripts folder", path="/usr/local/lib/exitkit", mode="755")
     for file in wanted.values():
         write_config(file, name=NAMES.get(file.path) or f"Notice page {file.path.removeprefix(DOCROOT + '/')}")
     config = write_config(lighttpd, name=NAMES[LIGHTTPD_CONF])

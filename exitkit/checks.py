@@ -248,3 +248,21 @@ def resolver_address(value: Any) -> str:
                 pass
     raise ValueError("expected a resolver address such as 127.0.0.1, 127.0.0.1:5353 or [::1]:53")
 
+
+
+def port_conflicts(ports: dict[str, tuple[int, ...]]) -> list[tuple[str, str, int]]:
+    """(key, earlier key, port) for each port of one relay that a later key opens again.
+
+    ``ports`` maps each setting to the ports it opens (tor's instances count up
+    from or_port and metrics_port); 0 is off. lighttpd listens on every address,
+    so one port on two keys collides whatever addresses they name.
+    """
+    seen: dict[int, str] = {}
+    conflicts = []
+    for key, numbers in ports.items():
+        for number in numbers:
+            if number:
+                other = seen.setdefault(number, key)
+                if other != key:
+                    conflicts.append((key, other, number))
+    return conflicts

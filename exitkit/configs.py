@@ -17,6 +17,7 @@ from pathlib import Path
 
 from exitkit import control
 from exitkit.configfile import ConfigFile, by_path
+from exitkit.https import certificate_plan, https_files
 from exitkit.maintenance.files import maintenance_files
 from exitkit.model import Fleet
 from exitkit.naming import name_files
@@ -41,6 +42,8 @@ CONCERNS: tuple[Concern, ...] = (
     lambda settings, plan, now, families, release: policy_files(exit_policy_of(settings), settings.exit_interface),
     lambda settings, plan, now, families, release: notice_files(
         settings, exit_policy_of(settings), hostname=plan.hostname, reboot_time=plan.reboot_time, now=now),
+    lambda settings, plan, now, families, release: https_files(
+        settings, certificate_plan(settings, plan.hostname, release)),
     lambda settings, plan, now, families, release: tor_files(settings, exit_policy_of(settings), families, release),
     lambda settings, plan, now, families, release: maintenance_files(settings, plan.reboot),
 )

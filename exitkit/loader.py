@@ -20,8 +20,9 @@ from typing import Any
 
 import yaml
 
+from exitkit import checks
 from exitkit import settings as S
-from exitkit.model import NOT_SET, Fleet, FleetInvalid, Relay, SettingsError, source_of
+from exitkit.model import NOT_SET, Fleet, FleetInvalid, Relay, SettingsError, relay_error, source_of
 
 
 def shown_path(path: Path) -> str:
@@ -210,7 +211,24 @@ def _fleet_checks(fleet: Fleet) -> list[SettingsError]:
                 file, where = source_of(relay, key)
                 errors.append(SettingsError(file, f"host '{relay.name}'", key, value,
                                             f"expected a {key} unique in the fleet; host '{other}' has it too"))
+        for key, other, port in checks.port_conflicts(listening_ports(relay.settings)):
+            if key not in relay.sources and other in relay.sources:
+                key, other = other, key  # name the value the operator wrote, not a default
+            errors.append(relay_error(relay, key, port, f"expected a port no other listener of the relay uses; "
+                                      f"{other} is {port} too (set one of them to another port)"))
     return errors
+
+
+def listening_ports(settings: S.RelaySettings) -> dict[str, tuple[int, ...]]:
+    """Setting -> the ports it makes the relay listen on (0: off), in the order conflicts are reported."""
+    tor = settings.network == "tor"
+    count = settings.tor_instances
+    return {
+        "or_port": tuple(settings.or_port + n for n in range(count)) if tor else (),
+        "metrics_port": tuple(settings.metrics_port + n for n in range(count)) if tor and settings.metrics_port else (),
+        "http_port": (settings.http_port,),
+        "https_port": (settings.https_port,),
+    }
 
 
 def fleet_dir(inventory: str | Path) -> Path:

@@ -26,6 +26,7 @@ CONTACT_PROOFS = ("", "uri-rsa", "dns-rsa")
 # deb.torproject.org archive signing key
 TORPROJECT_KEY = "A3C4 F0F9 79CA A22C DBA8  F512 EE8C BC9E 886D DD89".replace("  ", " ")
 TORPROJECT_REPOSITORY = "https://deb.torproject.org/torproject.org"
+LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 
 
 def setting(default: Any, meaning: str, check: checks.Check, example: str = "") -> Any:
@@ -108,6 +109,11 @@ class RelaySettings:
 
     # --- the web server
     http_port: int = setting(80, "Port the notice page is served on.", checks.port)
+    https_port: int = setting(443, "Port the notice page is served on over HTTPS, once the relay has a certificate; 0 means no HTTPS.", checks.integer(0, 65535, "a port number (0 for off)"))
+    acme_directory: str = setting(LETS_ENCRYPT, "ACME directory URL of the CA the relay asks for its certificate.", checks.url)
+    acme_contact: str = setting("", "E-mail address the CA may write to about the certificate; empty means abuse_email.", checks.optional(checks.email))
+    acme_terms_accepted: bool = setting(False, "You have read and accept the ACME CA's terms of service; no certificate is asked for before.", checks.boolean)
+    acme_ip_certificates: bool = setting(False, "Also certify the relay's public addresses (Let's Encrypt: short-lived profile; Debian 13 relays).", checks.boolean)
 
     # --- test fleets only
     test_network_off: bool = setting(False, "TEST AND DEMO FLEETS ONLY: keep tor off the real network (DisableNetwork, no descriptor) and unbound off the root servers.", checks.boolean)

@@ -13,6 +13,8 @@ from exitkit.templating import render
 
 DOCROOT = "/var/www/exitkit"
 LIGHTTPD_CONF = "/etc/lighttpd/lighttpd.conf"
+TLS_INCLUDE = "/usr/local/lib/exitkit/lighttpd-tls"  # prints the HTTPS listener once a certificate is served
+TLS_LIVE = "/etc/exitkit/tls/live"  # the served pair; replaced only after lighttpd -tt accepted a new one
 
 
 def security_txt_expiry(now: datetime | None = None) -> datetime:
@@ -36,11 +38,14 @@ def notice_files(settings: RelaySettings, policy: ExitPolicy, *, hostname: str, 
     default = default_language(settings)
     lighttpd = render("lighttpd/lighttpd.conf.j2", docroot=DOCROOT, http_port=settings.http_port,
                       hostname=hostname, access_log=settings.access_log,
+                      tls_include=TLS_INCLUDE if settings.https_port else "",
                       other_languages=[lang for lang in available_languages() if lang != default])
     return [
         *(ConfigFile(f"{DOCROOT}/{name}", html) for name, html in sorted(pages.items())),
         ConfigFile(f"{DOCROOT}/.well-known/security.txt",
                    render_security_txt(settings, hostname=hostname, expires=security_txt_expiry(now))),
         ConfigFile(f"{DOCROOT}/exit-policy.txt", render_nym(policy)),
+        *([ConfigFile(TLS_INCLUDE, render("https/lighttpd-tls.sh.j2", https_port=settings.https_port,
+                                          tls_live=TLS_LIVE), mode="755")] if settings.https_port else []),
         ConfigFile(LIGHTTPD_CONF, lighttpd, check="lighttpd -tt -f {path}"),
     ]

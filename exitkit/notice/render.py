@@ -56,6 +56,13 @@ def _utc_text(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def https_origin(settings: RelaySettings, host: str) -> str:
+    """``https://host[:port]`` where the relay asks for a certificate (its HTTPS settings), else ''."""
+    if not (host and settings.https_port and settings.acme_terms_accepted):
+        return ""
+    return f"https://{host}" + ("" if settings.https_port == 443 else f":{settings.https_port}")
+
+
 def render_security_txt(settings: RelaySettings, *, hostname: str, expires: datetime) -> str:
     """/.well-known/security.txt (RFC 9116): contact, expiry, languages, canonical address."""
     try:
@@ -73,5 +80,5 @@ def render_security_txt(settings: RelaySettings, *, hostname: str, expires: date
                               tel(settings.phone) if settings.phone else "") if c],
         expires=_utc_text(expires),
         languages=languages,
-        canonical=f"http://{host}{SECURITY_TXT_PATH}" if host else "",
+        canonical=f"{https_origin(settings, host) or 'http://' + host}{SECURITY_TXT_PATH}" if host else "",
     )

@@ -1,0 +1,120 @@
+"""Pebble (Debian's ACME test server) on a lab network's gateway, for the HTTPS fleet test.
+
+Pebble listens on the gateway only, so the fleet's relays reach it and nothing
+else does; its API's TLS certificate is made here for the gateway's address by a
+throw-away CA that the relays are told to trust. Pebble validates HTTP-01
+challenges by connecting to the relays' port 80 on their lab addresses: for an IP
+identifier directly, for a DNS name through pebble-challtestsrv's DNS on
+127.0.0.1, which answers only the names the test adds.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+
+def sh(*cmd: str) -> str:
+    return subprocess.run(cmd, text=True, capture_output=True, check=True).stdout
+
+
+def wait_port(host: str, port: int, timeout: float = 30) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with socket.socket() as sock:
+            sock.settimeout(1)
+            if sock.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"nothing listens on {host}:{port}")
+
+
+class Pebble:
+    """Pebble and its DNS, started by ``start()``, stopped by ``stop()``; ``base`` is unique per lab slot."""
+
+    def __init__(self, work: Path, gateway: str, base: int):
+        self.work, self.gateway = work, gateway
+        self.port, self.management, self.dns, self.dns_management = base, base + 1, base + 2, base + 3
+        self.ca = work / "api-ca.pem"
+        self.processes: list[subprocess.Popen] = []
+        self._api_cert()
+
+    @property
+    def directory(self) -> str:
+        return f"https://{self.gateway}:{self.port}/dir"
+
+    def _api_cert(self) -> None:
+        w = self.work
+        sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+           "-subj", "/CN=exitkit test ACME API CA", "-keyout", str(w / "api-ca.key"), "-out", str(self.ca))
+        sh("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=pebble",
+           "-keyout", str(w / "api.key"), "-out", str(w / "api.csr"))
+        (w / "ext").write_text(f"subjectAltName=IP:{self.gateway},IP:127.0.0.1\n")
+        sh("openssl", "x509", "-req", "-in", str(w / "api.csr"), "-CA", str(self.ca), "-CAkey", str(w / "api-ca.key"),
+           "-CAcreateserial", "-days", "2", "-extfile", str(w / "ext"), "-out", str(w / "api.pem"))
+        config = {"pebble": {
+            "listenAddress": f"{self.gateway}:{self.port}",
+            "managementListenAddress": f"127.0.0.1:{self.management}",
+            "certificate": str(w / "api.pem"), "privateKey": str(w / "api.key"),
+            "httpPort": 80, "tlsPort": 443, "ocspResponderURL": "", "externalAccountBindingRequired": False}}
+        (w / "pebble.json").write_text(json.dumps(config))
+
+    def start(self, names: dict[str, str]) -> None:
+        """Start the DNS (``names``: DNS name -> relay address) and Pebble; wait until both answer."""
+        log = (self.work / "pebble.log").open("a")
+        if not self.processes:
+            self.processes.append(subprocess.Popen(
+                ["pebble-challtestsrv", "-dns01", f"127.0.0.1:{self.dns}", "-http01", "", "-https01", "",
+                 "-tlsalpn01", "", "-management", f"127.0.0.1:{self.dns_management}",
+                 "-defaultIPv4", "", "-defaultIPv6", ""], stdout=log, stderr=subprocess.STDOUT))
+            wait_port("127.0.0.1", self.dns_management)
+            for name, address in names.items():
+                requests.post(f"http://127.0.0.1:{self.dns_management}/add-a",
+                              json={"host": name + ".", "addresses": [address]}, timeout=5).raise_for_status()
+        env = {"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0", "PATH": "/usr/bin:/bin"}
+        self.processes.append(subprocess.Popen(
+            ["pebble", "-config", str(self.work / "pebble.json"), "-dnsserver", f"127.0.0.1:{self.dns}"],
+            stdout=log, stderr=subprocess.STDOUT, env=env))
+        wait_port(self.gateway, self.port)
+
+    def stop_pebble(self) -> None:
+        """Pebble alone (the CA goes away; its DNS stays)."""
+        pebble = self.processes.pop()
+        pebble.terminate()
+        pebble.wait(10)
+
+    def stop(self) -> None:
+        while self.processes:
+            process = self.processes.pop()
+            process.terminate()
+            process.wait(10)
+
+    def root(self) -> Path:
+        """Pebble's root for the certificates it issues (new each start)."""
+        pem = requests.get(f"https://127.0.0.1:{self.management}/roots/0", verify=str(self.ca), timeout=5).text
+        path = self.work / "issuing-root.pem"
+        path.write_text(pem)
+        return path
+
+
+def https_get(address: str, port: int, name: str, path: str, cafile: Path) -> tuple[int, dict, bytes, dict]:
+    """GET over TLS to address:port, verifying the certificate for ``name`` (a DNS name or the address) against
+    ``cafile``: (status, headers, body, the peer certificate)."""
+    context = ssl.create_default_context(cafile=str(cafile))
+    with socket.create_connection((address, port), timeout=10) as raw, \
+            context.wrap_socket(raw, server_hostname=name) as tls:
+        tls.sendall(f"GET {path} HTTP/1.0\r\nHost: {name}\r\n\r\n".encode())
+        data = b""
+        while chunk := tls.recv(65536):
+            data += chunk
+        peer = tls.getpeercert()
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    return int(lines[0].split()[1]), headers, body, peer

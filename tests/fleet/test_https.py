@@ -1,0 +1,142 @@
+"""The notice page over HTTPS, with certificates from a local Pebble by the real ACME protocol (HTTP-01).
+
+Two relays of their own: relay-1 Debian 13 (certificate for its name and its
+address), relay-2 Debian 12 (its name only: Debian 12's dehydrated cannot ask for
+addresses). Pebble runs on the fleet network's gateway (tests/fleet/acmeserver.py).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import requests
+
+from exitkit.https import ACME_FAILURE, ACME_RENEW
+from exitkit.lab.containers import LocalFleet
+from tests.fleet.acmeserver import Pebble, https_get
+from tests.fleet.harness import lab_fleet
+
+NAMES = {"relay-1": "exit-1.example.net", "relay-2": "exit-2.example.net"}
+TEST_CA = "/usr/local/share/ca-certificates/exitkit-test-acme.crt"
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    lab = LocalFleet("https", 2, releases={"relay-2": "bookworm"})
+    with lab_fleet(lab, tmp_path_factory.mktemp("https")) as under_test:
+        pebble = Pebble(tmp_path_factory.mktemp("pebble"), lab.gateway, 14000 + 10 * lab.slot)
+        pebble.start({NAMES[r.name]: r.address for r in lab.relays})
+        for relay in lab.relays:  # the relays trust the test CA that signed Pebble's API certificate
+            under_test.exec(relay.name, "sh", "-c", f"cat > {TEST_CA} <<'END'\n{pebble.ca.read_text()}END\n"
+                                                    "update-ca-certificates >/dev/null")
+        under_test.groups = {"nym_gateways": {
+            r.name: {"nickname": f"exitkithttps{r.name[-1]}", "hostname": NAMES[r.name], "public_ipv4": r.address}
+            for r in lab.relays}}
+        under_test.group_data.update({
+            "all": {**under_test.group_data["all"], "operator_name": "Test Exit Collective",
+                    "abuse_email": "abuse@example.net", "test_network_off": True, "network": "nym",
+                    "acme_directory": pebble.directory, "acme_terms_accepted": True,
+                    "acme_ip_certificates": True, "reboot": "never"}})
+        under_test.pebble = pebble  # type: ignore[attr-defined]
+        try:
+            yield under_test
+        finally:
+            pebble.stop()
+
+
+@pytest.fixture(scope="module")
+def first_run(fleet):
+    run = fleet.deploy()
+    assert run.returncode == 0, run.stderr[-4000:]
+    return run
+
+
+def page(fleet, relay: str, path: str = "/", name: str | None = None):
+    address = fleet.relay(relay).address
+    return https_get(address, 443, name or NAMES[relay], path, fleet.pebble.root())
+
+
+def test_each_relay_serves_the_same_page_over_https(fleet, first_run):
+    for relay in NAMES:
+        for path in ("/", "/exit-policy.txt", "/.well-known/security.txt"):
+            status, headers, body, _ = page(fleet, relay, path)
+            assert status == 200
+            assert body == fleet.http(relay, path).content
+            assert headers["Content-Security-Policy"].startswith("default-src 'none'")
+            assert headers["X-Content-Type-Options"] == "nosniff"
+        security = page(fleet, relay, "/.well-known/security.txt")[2].decode()
+        assert f"Canonical: https://{NAMES[relay]}/.well-known/security.txt" in security
+
+
+def test_the_debian_13_relay_is_certified_for_its_address_too(fleet, first_run):
+    address = fleet.relay("relay-1").address
+    _, _, _, peer = page(fleet, "relay-1", name=address)
+    assert ("IP Address", address) in peer["subjectAltName"]
+    _, _, _, peer = page(fleet, "relay-2")
+    assert peer["subjectAltName"] == (("DNS", NAMES["relay-2"]),)
+    assert "Debian 12's dehydrated 0.7.0 cannot ask for IP address certificates" in \
+        "\n".join(first_run.summary_row("relay-2"))
+
+
+def test_old_tls_is_refused(fleet, first_run):
+    import ssl
+    import socket
+    context = ssl.create_default_context(cafile=str(fleet.pebble.root()))
+    context.maximum_version = ssl.TLSVersion.TLSv1_1
+    context.minimum_version = ssl.TLSVersion.TLSv1
+    with pytest.raises(ssl.SSLError), socket.create_connection((fleet.relay("relay-1").address, 443), timeout=5) as raw:
+        context.wrap_socket(raw, server_hostname=NAMES["relay-1"])
+
+
+def test_a_second_run_changes_nothing(fleet, first_run):
+    run = fleet.deploy()
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert run.changed() == {}
+
+
+def test_forced_renewal_serves_a_new_certificate_without_a_failed_request(fleet, first_run):
+    before = page(fleet, "relay-1")[3]["serialNumber"]
+    failures: list[str] = []
+    answered = [0]
+    stop = threading.Event()
+
+    def visit():
+        while not stop.is_set():
+            try:
+                assert fleet.http("relay-1").status_code == 200
+                assert page(fleet, "relay-1")[0] == 200
+                answered[0] += 1
+            except Exception as error:  # noqa: BLE001 - every failure is the finding
+                failures.append(repr(error))
+
+    visitor = threading.Thread(target=visit)
+    visitor.start()
+    try:
+        renewed = fleet.exec("relay-1", ACME_RENEW, "--force", check=False)
+    finally:
+        stop.set()
+        visitor.join()
+    assert renewed.returncode == 0, renewed.stdout + renewed.stderr
+    assert page(fleet, "relay-1")[3]["serialNumber"] != before
+    assert not failures and answered[0] > 0, failures
+    journal = fleet.exec("relay-1", "journalctl", "-u", "lighttpd", "-o", "cat", "--no-pager").stdout
+    assert "Reloaded lighttpd.service" in journal
+
+
+def test_a_ca_outage_changes_nothing_for_http_and_is_noted(fleet, first_run):
+    before = page(fleet, "relay-1")[3]["serialNumber"]
+    fleet.pebble.stop_pebble()
+    try:
+        failed = fleet.exec("relay-1", ACME_RENEW, "--force", check=False)
+        assert failed.returncode != 0
+        assert fleet.http("relay-1").status_code == 200
+        assert page(fleet, "relay-1")[3]["serialNumber"] == before
+        assert fleet.exec("relay-1", "test", "-s", ACME_FAILURE, check=False).returncode == 0
+        run = fleet.deploy()
+        assert run.returncode == 0, run.stderr[-4000:]
+        row = "\n".join(run.summary_row("relay-1"))
+        assert "HTTPS: the last renewal failed:" in row and "the served certificate stays" in row, row
+    finally:
+        fleet.pebble.start({})
+    assert requests.get(f"http://{fleet.relay('relay-1').address}/", timeout=5).status_code == 200
