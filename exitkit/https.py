@@ -136,10 +136,9 @@ _OPENSSL_DATE = "%b %d %H:%M:%S %Y %Z"
 def parse_served(output: str) -> ServedCertificate:
     """The ``CertificateFact`` output: ``openssl x509 -noout -startdate -enddate -serial -ext subjectAltName``
     of the live certificate (nothing when there is none), a ``--`` line, then the last failure's message."""
-    if "\n--\n" in output:
-        certificate, _, failure = output.partition("\n--\n")
-    else:
-        certificate, failure = "", output.removeprefix("--\n").removeprefix("--")
+    lines = output.splitlines()
+    cut = lines.index("--") if "--" in lines else len(lines)
+    certificate, failure = "\n".join(lines[:cut]), "\n".join(lines[cut + 1:])
     fields: dict[str, str] = {}
     names: list[str] = []
     for line in certificate.splitlines():

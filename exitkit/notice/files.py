@@ -36,9 +36,10 @@ def notice_files(settings: RelaySettings, policy: ExitPolicy, *, hostname: str, 
     pages = render_pages(settings, policy_summary=summarise(policy), address=address, hostname=hostname,
                          reboot_time=reboot_time or None)
     default = default_language(settings)
+    https = bool(settings.https_port and settings.acme_terms_accepted)  # the relay asks a CA for a certificate
     lighttpd = render("lighttpd/lighttpd.conf.j2", docroot=DOCROOT, http_port=settings.http_port,
                       hostname=hostname, access_log=settings.access_log,
-                      tls_include=TLS_INCLUDE if settings.https_port else "",
+                      tls_include=TLS_INCLUDE if https else "",
                       other_languages=[lang for lang in available_languages() if lang != default])
     return [
         *(ConfigFile(f"{DOCROOT}/{name}", html) for name, html in sorted(pages.items())),
@@ -46,6 +47,6 @@ def notice_files(settings: RelaySettings, policy: ExitPolicy, *, hostname: str, 
                    render_security_txt(settings, hostname=hostname, expires=security_txt_expiry(now))),
         ConfigFile(f"{DOCROOT}/exit-policy.txt", render_nym(policy)),
         *([ConfigFile(TLS_INCLUDE, render("https/lighttpd-tls.sh.j2", https_port=settings.https_port,
-                                          tls_live=TLS_LIVE), mode="755")] if settings.https_port else []),
+                                          tls_live=TLS_LIVE), mode="755")] if https else []),
         ConfigFile(LIGHTTPD_CONF, lighttpd, check="lighttpd -tt -f {path}"),
     ]

@@ -43,6 +43,7 @@ class Pebble:
         self.port, self.management, self.dns, self.dns_management = base, base + 1, base + 2, base + 3
         self.ca = work / "api-ca.pem"
         self.processes: list[subprocess.Popen] = []
+        self._root: Path | None = None
         self._api_cert()
 
     @property
@@ -77,11 +78,13 @@ class Pebble:
             for name, address in names.items():
                 requests.post(f"http://127.0.0.1:{self.dns_management}/add-a",
                               json={"host": name + ".", "addresses": [address]}, timeout=5).raise_for_status()
-        env = {"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0", "PATH": "/usr/bin:/bin"}
+        env = {"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0",
+               "PATH": "/usr/bin:/bin"}
         self.processes.append(subprocess.Popen(
             ["pebble", "-config", str(self.work / "pebble.json"), "-dnsserver", f"127.0.0.1:{self.dns}"],
             stdout=log, stderr=subprocess.STDOUT, env=env))
         wait_port(self.gateway, self.port)
+        self._root = None  # a new Pebble issues from a new root
 
     def stop_pebble(self) -> None:
         """Pebble alone (the CA goes away; its DNS stays)."""
@@ -96,10 +99,13 @@ class Pebble:
             process.wait(10)
 
     def root(self) -> Path:
-        """Pebble's root for the certificates it issues (new each start)."""
+        """Pebble's root for the certificates it issues (new each start; kept while it is stopped)."""
+        if self._root:
+            return self._root
         pem = requests.get(f"https://127.0.0.1:{self.management}/roots/0", verify=str(self.ca), timeout=5).text
         path = self.work / "issuing-root.pem"
         path.write_text(pem)
+        self._root = path
         return path
 
 
