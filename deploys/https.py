@@ -66,9 +66,12 @@ def _ask_ca(directory: str, served: ServedCertificate) -> None:
     if ok:
         return
     text = "\n".join(output.stdout_lines + output.stderr_lines) if output else ""
-    kept = (f"the served certificate stays (valid until {served.not_after:%Y-%m-%d %H:%M} UTC)" if served.present
-            else "no HTTPS yet")
-    note_for(host, f"HTTPS: no certificate from {directory}: {ca_message(text)}; HTTP answers as before, {kept}")
+    note_for(host, f"HTTPS: CA refused or unreachable, {_kept(served)}: {ca_message(text)} ({directory})")
+
+
+def _kept(served: ServedCertificate) -> str:
+    """What visitors get meanwhile, in a note's few words (the summary has 100 columns)."""
+    return f"cert kept to {served.not_after:%Y-%m-%d}" if served.present else "HTTP only"
 
 
 @deploy("HTTPS for the notice page")
@@ -96,5 +99,4 @@ def https_certificate():
         python.call(name="Certificate from the CA (ACME HTTP-01)", function=_ask_ca,
                     directory=settings.acme_directory, served=served)
     elif served.last_failure:
-        note(f"HTTPS: the last renewal failed: {ca_message(served.last_failure)}; the served certificate "
-             f"stays (valid until {served.not_after:%Y-%m-%d %H:%M} UTC)")
+        note(f"HTTPS renewal failed, {_kept(served)}: {ca_message(served.last_failure)}")

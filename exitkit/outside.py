@@ -7,11 +7,15 @@ relay serves with what its settings say it must serve.
 
 from __future__ import annotations
 
+import socket
+import ssl
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlparse
 
 import requests
 
+from exitkit.https import renewal_due
 from exitkit.model import Fleet, Relay
 from exitkit.notice import SECURITY_TXT_PATH, mailto, tel
 from exitkit.plan import RelayPlan, exit_policy_of
@@ -84,6 +88,7 @@ def check_relay(relay: Relay, plan: RelayPlan, session: requests.Session | None 
     session = session or _session()
     now = now or datetime.now(UTC)
     problems: list[str] = []
+    served: dict[str, bytes] = {}
     for path, content_type in PAGES:
         url = base.rstrip("/") + path
         try:
@@ -101,6 +106,7 @@ def check_relay(relay: Relay, plan: RelayPlan, session: requests.Session | None 
             value = answer.headers.get(header)
             if value is None or not value.startswith(start):
                 problems.append(f"{path} has {header} {value!r}, expected one beginning {start!r}")
+        served[path] = answer.content
         text = answer.content.decode("utf-8", errors="replace")
         if path == "/exit-policy.txt":
             policy = exit_policy_of(s)
@@ -112,7 +118,72 @@ def check_relay(relay: Relay, plan: RelayPlan, session: requests.Session | None 
             problems += _security_txt_problems(text, s, now)
         elif f'href="{mailto(s.abuse_email or "")}' not in text:
             problems.append(f"{path} does not link the abuse address {s.abuse_email}")
+    if not problems:
+        problems += https_problems(s, plan.hostname, urlparse(base).hostname or "", served, timeout, now)
     return RelayCheck(relay.name, base, tuple(problems))
+
+
+@dataclass(frozen=True)
+class TlsAnswer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    certificate: dict  # ssl's getpeercert(): notBefore, notAfter, subjectAltName, serialNumber
+
+
+def fetch_tls(address: str, port: int, name: str, path: str, cafile: str | None = None,
+              timeout: float = 10.0) -> TlsAnswer:
+    """GET ``path`` over TLS from address:port, the certificate verified for ``name`` (a DNS name or an address)
+    against the system's CAs (OpenSSL's ``SSL_CERT_FILE`` names others) or ``cafile``; HTTP/1.0, so the body
+    ends when the connection does."""
+    context = ssl.create_default_context(cafile=cafile)
+    with socket.create_connection((address, port), timeout=timeout) as raw, \
+            context.wrap_socket(raw, server_hostname=name) as tls:
+        tls.sendall(f"GET {path} HTTP/1.0\r\nHost: {name}\r\n\r\n".encode())
+        data = b""
+        while chunk := tls.recv(65536):
+            data += chunk
+        certificate = tls.getpeercert() or {}
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    return TlsAnswer(int(lines[0].split()[1]), headers, body, certificate)
+
+
+def https_problems(s: RelaySettings, hostname: str, connect: str, served: dict[str, bytes], timeout: float,
+                   now: datetime) -> list[str]:
+    """HTTPS where the relay asks a CA: the certificate valid for its name and (IP certificates) its address, not
+    within the renewal margin, and the same files over HTTPS as over HTTP (``served``: path -> HTTP body).
+
+    ``connect`` is where the HTTP check reached the relay (notice_url's host, else its public address)."""
+    address = s.public_ipv4 or s.public_ipv6
+    names = [n for n in (hostname, address if s.acme_ip_certificates else "") if n]
+    if not (s.https_port and s.acme_terms_accepted and names and connect):
+        return []
+    where = f"{connect}:{s.https_port}"
+    problems = []
+    for name in names:
+        try:
+            answer = fetch_tls(connect, s.https_port, name, "/", timeout=timeout)
+        except (OSError, ssl.SSLError) as error:
+            problems.append(f"HTTPS on {where} for {name}: {type(error).__name__}: {error}")
+            continue
+        start, end = (datetime.fromtimestamp(ssl.cert_time_to_seconds(answer.certificate[k]), UTC)
+                      for k in ("notBefore", "notAfter"))
+        if renewal_due(start, end, now):
+            problems.append(f"HTTPS certificate for {name} expires {end:%Y-%m-%d %H:%M} UTC: within the renewal "
+                            "margin (the last third of its life), so its renewal is failing")
+    if problems:
+        return problems
+    for path, body in served.items():
+        answer = fetch_tls(connect, s.https_port, names[0], path, timeout=timeout)
+        if answer.status != 200 or answer.body != body:
+            problems.append(f"{path} over HTTPS (status {answer.status}) is not what HTTP serves")
+        for header, start_text in HEADERS.items():
+            if not answer.headers.get(header, "").startswith(start_text):
+                problems.append(f"{path} over HTTPS has {header} {answer.headers.get(header)!r}, "
+                                f"expected one beginning {start_text!r}")
+    return problems
 
 
 def _session() -> requests.Session:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import socket
-import ssl
 import subprocess
 import time
 from pathlib import Path
 
 import requests
+
+from exitkit.outside import fetch_tls
 
 
 def sh(*cmd: str) -> str:
@@ -110,17 +111,6 @@ class Pebble:
 
 
 def https_get(address: str, port: int, name: str, path: str, cafile: Path) -> tuple[int, dict, bytes, dict]:
-    """GET over TLS to address:port, verifying the certificate for ``name`` (a DNS name or the address) against
-    ``cafile``: (status, headers, body, the peer certificate)."""
-    context = ssl.create_default_context(cafile=str(cafile))
-    with socket.create_connection((address, port), timeout=10) as raw, \
-            context.wrap_socket(raw, server_hostname=name) as tls:
-        tls.sendall(f"GET {path} HTTP/1.0\r\nHost: {name}\r\n\r\n".encode())
-        data = b""
-        while chunk := tls.recv(65536):
-            data += chunk
-        peer = tls.getpeercert()
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
-    return int(lines[0].split()[1]), headers, body, peer
+    """exitkit.outside.fetch_tls as a tuple: (status, headers, body, the peer certificate)."""
+    answer = fetch_tls(address, port, name, path, cafile=str(cafile))
+    return answer.status, answer.headers, answer.body, answer.certificate
