@@ -132,3 +132,79 @@ def test_https_port_on_the_orport_is_refused_before_any_host(fleet_dir):
     find(errors, "inventory/testfleet.yml", "host 'r1'", "https_port", 80, "http_port is 80 too")
     errors = errors_of(fleet_dir, {"exits": {"r1": host(metrics_port=9002, tor_instances=2, https_port=9003)}})
     find(errors, "inventory/testfleet.yml", "host 'r1'", "https_port", 9003, "metrics_port is 9003 too")
+
+
+# ------------------------------------------------------------------ the outside check against a real TLS server
+def _certificate(folder, start: datetime, end: datetime) -> tuple[str, str]:
+    """A self-signed certificate for exit-1.example.org and 127.0.0.1, valid from start to end: (cert, key) paths."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "exit-1.example.org")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(end)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("exit-1.example.org"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+@pytest.fixture
+def tls_server(tmp_path, monkeypatch):
+    """Serves 'page' over TLS on 127.0.0.1 with a certificate in the last third of its life; trusted by the check."""
+    import socket
+    import ssl
+    import threading
+
+    now = datetime.now(UTC)
+    cert, key = _certificate(tmp_path, now - timedelta(days=5), now + timedelta(days=1))
+    monkeypatch.setenv("SSL_CERT_FILE", cert)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                raw, _ = listener.accept()
+            except OSError:
+                continue
+            try:
+                with context.wrap_socket(raw, server_side=True) as tls:
+                    tls.recv(4096)
+                    tls.sendall(b"HTTP/1.0 200 OK\r\nContent-Security-Policy: default-src 'none'\r\n"
+                                b"X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n\r\npage")
+            except (OSError, ssl.SSLError):
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1], now
+    stop.set()
+    thread.join()
+    listener.close()
+
+
+def test_outside_names_a_certificate_inside_the_renewal_margin(tls_server):
+    from exitkit.outside import https_problems
+
+    port, now = tls_server
+    s = settings(https_port=port, public_ipv4="127.0.0.1", acme_ip_certificates=True)
+    problems = https_problems(s, "exit-1.example.org", "127.0.0.1", {"/": b"page"}, 5, now)
+    assert len(problems) == 2 and all("within the renewal margin" in p for p in problems), problems
+    assert problems[0].startswith("HTTPS certificate for exit-1.example.org expires ")
+    # a day earlier the same certificate was in the first two thirds of its life: the content is then compared
+    problems = https_problems(s, "exit-1.example.org", "127.0.0.1", {"/": b"other"}, 5, now - timedelta(days=3))
+    assert problems == ["/ over HTTPS (status 200) is not what HTTP serves"]
