@@ -123,6 +123,7 @@ def test_a_second_run_changes_nothing(fleet, first_run):
 
 def test_forced_renewal_serves_a_new_certificate_without_a_failed_request(fleet, first_run):
     before = page(fleet, "relay-1")[3]["serialNumber"]
+    reloads, pid = lighttpd_reloads(fleet), main_pid(fleet)
     failures: list[str] = []
     answered = [0]
     stop = threading.Event()
@@ -146,8 +147,16 @@ def test_forced_renewal_serves_a_new_certificate_without_a_failed_request(fleet,
     assert renewed.returncode == 0, renewed.stdout + renewed.stderr
     assert page(fleet, "relay-1")[3]["serialNumber"] != before
     assert not failures and answered[0] > 0, failures
+    assert lighttpd_reloads(fleet) == reloads + 1 and main_pid(fleet) == pid  # reloaded once, not restarted
+
+
+def lighttpd_reloads(fleet) -> int:
     journal = fleet.exec("relay-1", "journalctl", "-u", "lighttpd", "-o", "cat", "--no-pager").stdout
-    assert "Reloaded lighttpd.service" in journal
+    return journal.count("Reloaded lighttpd.service")
+
+
+def main_pid(fleet) -> str:
+    return fleet.exec("relay-1", "systemctl", "show", "-p", "MainPID", "--value", "lighttpd").stdout.strip()
 
 
 def test_a_ca_outage_changes_nothing_for_http_and_is_noted(fleet, first_run):
