@@ -18,6 +18,9 @@ The modules, each importing only the ones above it:
   ``accepts_anything`` and ``build_policy`` with its checks of the entries;
 - ``render``: ``render_torrc``, ``render_nym``, ``render_nftables``,
   ``policy_id`` and ``summarise``/``PolicySummary``;
+- ``enforcement``: ``enforcement(settings)``, the one claim of where the
+  policy holds (nftables on forwarded traffic, on a tor exit's own exit
+  connections when it has exit addresses, or only the exit software's policy);
 - ``files``: the relay's files, ``policy_files`` (the nftables ruleset at
   ``NFTABLES_RULESET`` and the unit that loads it at boot).
 
@@ -25,6 +28,7 @@ Import from ``exitkit.policy``; the modules are an internal layout.
 Pure logic: no host access, no I/O, no network (``files`` reads its unit from the templates).
 """
 
+from exitkit.policy.enforcement import TCP_ONLY_NETWORKS, Enforcement, enforcement, exit_addresses
 from exitkit.policy.files import NFTABLES_RULESET, policy_files
 from exitkit.policy.presets import (
     PRESETS,
@@ -49,6 +53,8 @@ from exitkit.policy.rules import (
     ALL_PORTS,
     ALWAYS_REJECTED,
     EXTRA_REJECTED_NETS,
+    PORT_PROTOCOLS,
+    PORTLESS_RULE,
     TOR_PRIVATE_NETS,
     PolicyError,
     PolicySection,
@@ -60,20 +66,26 @@ __all__ = [
     "ALL_PORTS",
     "ALWAYS_REJECTED",
     "EXTRA_REJECTED_NETS",
+    "Enforcement",
     "ExitPolicy",
     "NFTABLES_RULESET",
+    "PORTLESS_RULE",
+    "PORT_PROTOCOLS",
     "PRESETS",
     "PolicyError",
     "PolicySection",
     "PolicySummary",
     "Rule",
     "SERVICE_NAMES",
+    "TCP_ONLY_NETWORKS",
     "TOR_DEFAULT_REJECTED_PORTS",
     "TOR_PRESETS_FROM",
     "TOR_PRIVATE_NETS",
     "TOR_REDUCED_ACCEPTED_PORTS",
     "accepts_anything",
     "build_policy",
+    "enforcement",
+    "exit_addresses",
     "is_exit_preset",
     "parse_rule",
     "policy_files",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from exitkit.configfile import UNITS, ConfigFile, static
 from exitkit.policy.presets import ExitPolicy
 from exitkit.policy.render import render_nftables
@@ -9,9 +11,11 @@ from exitkit.policy.render import render_nftables
 NFTABLES_RULESET = "/etc/exitkit/exit-policy.nft"
 
 
-def policy_files(policy: ExitPolicy, interface: str) -> list[ConfigFile]:
-    """The nftables ruleset of the relay's exit policy on ``interface`` and the unit that loads it at boot."""
+def policy_files(policy: ExitPolicy, interface: str, exit_addresses: Iterable[str] = ()) -> list[ConfigFile]:
+    """The nftables ruleset of the relay's exit policy (forwarded out of ``interface``, sent from
+    ``exit_addresses``) and the unit that loads it at boot."""
+    ruleset = render_nftables(policy, interface, exit_addresses=exit_addresses)
     return [
-        ConfigFile(NFTABLES_RULESET, render_nftables(policy, interface), check="nft -c -f {path}"),
+        ConfigFile(NFTABLES_RULESET, ruleset, check="nft -c -f {path}"),
         static(f"{UNITS}/exitkit-exit-policy.service", "policy/exitkit-exit-policy.service"),
     ]

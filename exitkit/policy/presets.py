@@ -178,18 +178,22 @@ class ExitPolicy:
         sections.append(PolicySection("final", "everything else is rejected", (_REJECT_ALL,)))
         return tuple(sections)
 
-    def deciding_rule(self, address: str | IPAddress, port: int) -> Rule:
-        """The first rule that matches; the final reject matches everything."""
+    def deciding_rule(self, address: str | IPAddress, port: int | None = None) -> Rule:
+        """The first rule that matches; the final reject matches everything.
+
+        ``port`` None asks about traffic without ports (ICMP, ICMPv6, GRE...):
+        the first rule whose address matches decides it (``PORTLESS_RULE``).
+        """
         addr = ipaddress.ip_address(address)
-        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-            raise ValueError(f"port must be 1 to 65535, not {port!r}")
+        if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
+            raise ValueError(f"port must be 1 to 65535 (or None for traffic without ports), not {port!r}")
         for rule in self.rules:
             if rule.matches(addr, port):
                 return rule
         raise AssertionError("unreachable: the final rule matches everything")
 
-    def allows(self, address: str | IPAddress, port: int) -> bool:
-        """Whether traffic to address:port may exit. Tor's first match; no match rejects."""
+    def allows(self, address: str | IPAddress, port: int | None = None) -> bool:
+        """Whether traffic to address:port may exit (port None: traffic without ports). First match; none rejects."""
         return self.deciding_rule(address, port).action == "accept"
 
 

@@ -5,13 +5,14 @@ the policy id, and the notice page's summary (``summarise``/``PolicySummary``).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from exitkit.policy.presets import ExitPolicy, accepts_anything
-from exitkit.policy.rules import ALL_PORTS, PolicyError, PortRange, Rule
+from exitkit.policy.rules import ALL_PORTS, PORT_PROTOCOLS, IPAddress, PolicyError, PortRange, Rule
 
 
 def policy_id(policy: ExitPolicy) -> str:
@@ -150,16 +151,67 @@ def _nft_groups(rules: Iterable[Rule]) -> list[tuple[Rule, list[PortRange]]]:
     return groups
 
 
-def render_nftables(policy: ExitPolicy, interface: str, *, table: str = "exitkit") -> str:
+#: ``PORT_PROTOCOLS`` as IP protocol numbers: nft resolves names through
+#: /etc/protocols, which a minimal Debian lacks, so the table says numbers.
+_PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17, "dccp": 33, "sctp": 132, "udplite": 136}
+_WITH_PORTS = "{ " + ", ".join(str(_PROTOCOL_NUMBERS[p]) for p in PORT_PROTOCOLS) + " }"
+#: The relay's own resolver (unbound on 127.0.0.1 and ::1): tor may send its DNS
+#: queries from the exit address, and they never leave the machine.
+_OWN_RESOLVER = ("ip daddr 127.0.0.1", "ip6 daddr ::1")
+
+
+def _policy_lines(policy: ExitPolicy) -> list[str]:
+    """The policy's rules as the body of a regular chain, first match wins, ending in a drop.
+
+    A rule with ports matches every protocol with ports (``PORT_PROTOCOLS``);
+    traffic without ports is decided by the first rule whose address matches
+    (``PORTLESS_RULE``), so such a rule gets a second line for it.
+    """
+    lines = []
+    for section in policy.sections():
+        lines.append(f"\t\t# {section.title}")
+        for rule, ranges in _nft_groups(section.rules):
+            verdict = "accept" if rule.action == "accept" else "drop"
+            comment = f' comment "{_nft_comment(rule.note)}"' if _nft_comment(rule.note) else ""
+            match = _nft_match(rule)
+            prefix = f"{match} " if match else ""
+            if rule.all_ports:
+                lines.append(f"\t\t{prefix}{verdict}{comment}")
+                continue
+            ports = _nft_ports(_merge_ranges(ranges))
+            lines.append(f"\t\t{prefix}meta l4proto {_WITH_PORTS} th dport {ports} {verdict}{comment}")
+            lines.append(f"\t\t{prefix}meta l4proto != {_WITH_PORTS} {verdict}{comment}")
+    return lines
+
+
+def _exit_sources(addresses: Iterable[str | IPAddress]) -> list[IPAddress]:
+    sources: list[IPAddress] = []
+    for value in addresses:
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            raise PolicyError(value, "an IPv4 or IPv6 address such as 198.51.100.20", subject="exit address") from None
+        if address not in sources:
+            sources.append(address)
+    return sources
+
+
+def render_nftables(
+    policy: ExitPolicy, interface: str, *, table: str = "exitkit", exit_addresses: Iterable[str | IPAddress] = ()
+) -> str:
     """An ``nft -f`` script that atomically replaces table ``inet <table>`` and nothing else.
 
-    One chain, hooked at ``forward`` with ``policy accept``: it only judges
-    packets forwarded out of ``interface`` (traffic the relay sends itself, and
-    every other interface, are untouched). Rules are the policy's rules in
-    order: accept -> ``accept``, reject -> ``drop``, first match wins, then a
-    final drop for the interface. A rule with ports matches TCP and UDP; a rule
-    for all ports (``:*``) matches every protocol, so other protocols (ICMP...)
-    are decided by the first all-ports rule that matches their destination.
+    The policy is one regular chain, ``exit_policy`` (first match wins:
+    accept -> ``accept``, reject -> ``drop``, then a final drop). Two base
+    chains send packets to it, both ``policy accept`` so nothing else is touched:
+
+    - ``forward``: packets forwarded out of ``interface`` (Nym's IP packet
+      router, a WireGuard exit); other interfaces pass;
+    - ``output``, only with ``exit_addresses``: packets the relay itself sends
+      from an address reserved for exit connections (tor's
+      ``OutboundBindAddressExit``), except replies to connections made to it
+      and queries to the relay's own resolver. Relay-to-relay traffic leaves
+      from the main address and is never judged.
     """
     if not isinstance(interface, str) or not _INTERFACE.fullmatch(interface):
         raise PolicyError(
@@ -169,32 +221,39 @@ def render_nftables(policy: ExitPolicy, interface: str, *, table: str = "exitkit
         raise PolicyError(
             table, "an nftables table name such as exitkit (a letter, then letters, digits, _)", subject="table"
         )
-    oif = f'oifname "{interface}"'
+    sources = _exit_sources(exit_addresses)
+    judged = f"forwarded out of {interface}" + (
+        f" and sent from {', '.join(map(str, sources))}" if sources else ""
+    )
     lines = [
         "#!/usr/sbin/nft -f",
-        f"# exit policy {policy_id(policy)} (preset {policy.preset}) for traffic leaving {interface},"
-        " written by exitkit",
+        f"# exit policy {policy_id(policy)} (preset {policy.preset}) for traffic {judged}, written by exitkit",
         f"# Replaces table inet {table} atomically; touches no other table.",
+        f"# Protocols with ports: {', '.join(f'{n} {p}' for p, n in _PROTOCOL_NUMBERS.items())}.",
         f"table inet {table}",
         f"delete table inet {table}",
         f"table inet {table} {{",
         "\tchain exit_policy {",
+        *_policy_lines(policy),
+        "\t}",
+        "\tchain forward {",
         "\t\ttype filter hook forward priority 0; policy accept;",
+        f'\t\toifname "{interface}" jump exit_policy',
+        "\t}",
     ]
-    for section in policy.sections():
-        lines.append(f"\t\t# {section.title}")
-        for rule, ranges in _nft_groups(section.rules):
-            verdict = "accept" if rule.action == "accept" else "drop"
-            comment = f' comment "{_nft_comment(rule.note)}"' if _nft_comment(rule.note) else ""
-            match = _nft_match(rule)
-            prefix = f"{oif} {match} " if match else f"{oif} "
-            if rule.all_ports:
-                lines.append(f"\t\t{prefix}{verdict}{comment}")
-                continue
-            ports = _nft_ports(_merge_ranges(ranges))
-            for proto in ("tcp", "udp"):
-                lines.append(f"\t\t{prefix}{proto} dport {ports} {verdict}{comment}")
-    lines += ["\t}", "}"]
+    if sources:
+        lines += [
+            "\tchain output {",
+            "\t\ttype filter hook output priority 0; policy accept;",
+            "\t\tct direction reply return",
+        ]
+        for source in sources:
+            family = "ip" if source.version == 4 else "ip6"
+            resolver = _OWN_RESOLVER[0 if source.version == 4 else 1]
+            lines.append(f"\t\t{family} saddr {source} {resolver} meta l4proto {{ 6, 17 }} th dport 53 return")
+            lines.append(f"\t\t{family} saddr {source} jump exit_policy")
+        lines.append("\t}")
+    lines.append("}")
     return "\n".join(lines) + "\n"
 
 
@@ -242,7 +301,10 @@ class PolicySummary:
     (port or range text, service name). ``open_by_default`` says the page
     should phrase it as "all ports except closed_ports". ``blocked`` and
     ``opened`` are the operator's rejects and accepts of specific
-    destinations, as (destination text, note).
+    destinations, as (destination text, note). ``portless_open`` (and
+    ``portless_open_ipv6``) says whether traffic without ports (ICMP...) to
+    such a destination is accepted: the first rule whose address matches
+    decides it, whatever ports that rule names (``PORTLESS_RULE``).
     """
 
     policy_id: str
@@ -256,6 +318,16 @@ class PolicySummary:
     closed_ports_ipv6: tuple[tuple[str, str], ...]
     blocked: tuple[tuple[str, str], ...]
     opened: tuple[tuple[str, str], ...]
+    portless_open: bool = False
+    portless_open_ipv6: bool = False
+
+
+def _portless_open(policy: ExitPolicy, version: int) -> bool:
+    """Whether traffic without ports to an address of this family that no specific rule names is accepted."""
+    for rule in policy.rules:
+        if rule.destination is None and version in rule.versions:
+            return rule.action == "accept"
+    return False  # unreachable: the final reject names every address
 
 
 def _open_ranges(policy: ExitPolicy, version: int) -> list[PortRange]:
@@ -320,4 +392,6 @@ def summarise(policy: ExitPolicy) -> PolicySummary:
         closed_ports_ipv6=_port_rows(_complement(open6)) if policy.ipv6_exit else (),
         blocked=tuple((_specific_text(r), r.note) for r in specific if r.action == "reject"),
         opened=tuple((_specific_text(r), r.note) for r in specific if r.action == "accept"),
+        portless_open=_portless_open(policy, 4),
+        portless_open_ipv6=policy.ipv6_exit and _portless_open(policy, 6),
     )

@@ -25,6 +25,16 @@ PortRange = tuple[int, int]
 
 ALL_PORTS: PortRange = (1, 65535)
 
+#: Protocols whose packets carry ports (a destination port at the same place in
+#: their header). A rule that names ports matches these protocols alike.
+PORT_PROTOCOLS: tuple[str, ...] = ("tcp", "udp", "udplite", "sctp", "dccp")
+
+#: The model's rule for traffic without ports (ICMP, ICMPv6, GRE, ESP...): the
+#: first rule whose address matches decides, whatever ports it names. This is
+#: how Nym's matcher reads port 0 (any port), which its IP packet router gives
+#: to such packets; the nftables table and ``allows(address)`` mean the same.
+PORTLESS_RULE = "traffic without ports (ICMP and the like) is decided by the first rule whose address matches"
+
 
 # --------------------------------------------------------------------------
 # Errors: what was wrong, and what was expected, for a tired operator.
@@ -186,12 +196,13 @@ class Rule:
     def matches_everything(self) -> bool:
         return self.destination is None and self.family is None and self.all_ports
 
-    def matches(self, address: IPAddress, port: int) -> bool:
+    def matches(self, address: IPAddress, port: int | None) -> bool:
+        """Whether traffic to address:port is this rule's; ``port`` None is traffic without ports."""
         if address.version not in self.versions:
             return False
         if self.destination is not None and address not in self.destination:
             return False
-        return self.ports[0] <= port <= self.ports[1]
+        return port is None or self.ports[0] <= port <= self.ports[1]
 
     def destination_text(self) -> str:
         """Address part in tor's syntax: ``*``, ``*4``, ``198.51.100.0/24``, ``[2001:db8::]/32``."""

@@ -94,12 +94,14 @@ def _compile_pattern(action: str, pattern: str) -> tuple:
 
 
 def _first_match(rules: list[tuple], address: str, port: int) -> bool | None:
+    """First match; port 0 matches any port range, as in Nym's matcher (its IP packet router gives port 0
+    to ICMP, ICMPv6 and other protocols without ports)."""
     ip = ipaddress.ip_address(address)
     value = int(ip)
     for accept, version, net, mask, lo, hi in rules:
         if version is not None and version != ip.version:
             continue
-        if value & mask != net or not lo <= port <= hi:
+        if value & mask != net or not (port == 0 or lo <= port <= hi):
             continue
         return accept
     return None
@@ -163,34 +165,71 @@ def nym_allows(text: str, address: str, port: int) -> bool:
     return decision
 
 
-_NFT_RULE = re.compile(
-    r'oifname "(?P<iface>[^"]+)"'
-    r"(?: meta nfproto (?P<nfproto>ipv4|ipv6))?"
-    r"(?: (?P<l3>ip|ip6) daddr (?P<daddr>\S+))?"
-    r"(?: (?P<proto>tcp|udp) dport (?P<ports>\{[^}]*\}|\S+))?"
-    r" (?P<verdict>accept|drop)"
+# IP protocol numbers (IANA): the ones whose packets carry ports, and a few without.
+TCP, UDP, DCCP, SCTP, UDPLITE = 6, 17, 33, 132, 136
+WITH_PORTS = frozenset({TCP, UDP, DCCP, SCTP, UDPLITE})
+ICMP, GRE, ESP, ICMPV6 = 1, 47, 50, 58
+PROTOCOLS = (TCP, UDP, DCCP, SCTP, UDPLITE, ICMP, GRE, ESP, ICMPV6)
+
+_NFT_POLICY_RULE = re.compile(
+    r"(?:meta nfproto (?P<nfproto>ipv4|ipv6) )?"
+    r"(?:(?P<l3>ip|ip6) daddr (?P<daddr>\S+) )?"
+    r"(?:meta l4proto (?P<negated>!= )?\{ (?P<l4>[0-9, ]+) \} (?:th dport (?P<ports>\{[^}]*\}|\S+) )?)?"
+    r"(?P<verdict>accept|drop)"
     r'(?: comment "(?P<comment>[^"]*)")?'
 )
+_NFT_FORWARD = re.compile(r'oifname "(?P<iface>[^"]+)" jump exit_policy')
+_NFT_OUTPUT_RESOLVER = re.compile(
+    r"(?P<l3>ip|ip6) saddr (?P<saddr>\S+) (?P=l3) daddr (?P<daddr>\S+) meta l4proto \{ 6, 17 \} th dport 53 return"
+)
+_NFT_OUTPUT = re.compile(r"(?P<l3>ip|ip6) saddr (?P<saddr>\S+) jump exit_policy")
 
 
-def read_nft(text: str, table: str = "exitkit") -> list[dict]:
-    """Our nft script: check its frame, return the chain's rules in order."""
+def _chains(text: str, table: str) -> dict[str, list[str]]:
+    """Our nft script's frame checked; chain name -> its lines."""
     lines = [ln.strip() for ln in text.splitlines()]
     lines = [ln for ln in lines if ln and not ln.startswith("#")]
-    assert lines[:5] == [
-        f"table inet {table}",
-        f"delete table inet {table}",
-        f"table inet {table} {{",
-        "chain exit_policy {",
-        "type filter hook forward priority 0; policy accept;",
-    ]
-    assert lines[-2:] == ["}", "}"]
-    return [_nft_rule(line) for line in lines[5:-2]]
+    assert lines[:3] == [f"table inet {table}", f"delete table inet {table}", f"table inet {table} {{"]
+    assert lines[-1] == "}"
+    chains: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in lines[3:-1]:
+        if current is None:
+            name = re.fullmatch(r"chain (\w+) \{", line)
+            assert name, f"unexpected nft line {line!r}"
+            current = chains.setdefault(name.group(1), [])
+        elif line == "}":
+            current = None
+        else:
+            current.append(line)
+    assert current is None and set(chains) <= {"exit_policy", "forward", "output"} and "forward" in chains
+    return chains
+
+
+def read_nft(text: str, table: str = "exitkit") -> dict:
+    """Our nft script as {"policy": rules, "forward": interfaces, "output": (resolver exemptions, sources)}."""
+    chains = _chains(text, table)
+    forward = chains["forward"]
+    assert forward[0] == "type filter hook forward priority 0; policy accept;"
+    interfaces = [_NFT_FORWARD.fullmatch(line).group("iface") for line in forward[1:]]  # type: ignore[union-attr]
+    exempt, sources = [], []
+    if "output" in chains:
+        output = chains["output"]
+        assert output[:2] == ["type filter hook output priority 0; policy accept;", "ct direction reply return"]
+        for line in output[2:]:
+            if match := _NFT_OUTPUT_RESOLVER.fullmatch(line):
+                exempt.append((ipaddress.ip_address(match["saddr"]), ipaddress.ip_address(match["daddr"])))
+            else:
+                match = _NFT_OUTPUT.fullmatch(line)
+                assert match, f"unexpected output rule {line!r}"
+                sources.append(ipaddress.ip_address(match["saddr"]))
+    return {"policy": [_nft_rule(line) for line in chains["exit_policy"]], "forward": interfaces,
+            "output": (exempt, sources)}
 
 
 @functools.cache
 def _nft_rule(line: str) -> dict:
-    match = _NFT_RULE.fullmatch(line)
+    match = _NFT_POLICY_RULE.fullmatch(line)
     assert match, f"unexpected nft line {line!r}"
     rule = match.groupdict()
     if rule["comment"] is not None:
@@ -199,6 +238,8 @@ def _nft_rule(line: str) -> dict:
         net = ipaddress.ip_network(rule["daddr"])
         assert net.version == (4 if rule["l3"] == "ip" else 6)
         rule["net"] = (net.version, int(net.network_address), _mask(net.version, net.prefixlen))
+    if rule["l4"]:
+        assert {int(n) for n in rule["l4"].split(",")} == WITH_PORTS, "a rule with ports is for every such protocol"
     if rule["ports"]:
         ranges = []
         for item in rule["ports"].strip("{} ").split(","):
@@ -210,23 +251,43 @@ def _nft_rule(line: str) -> dict:
     return rule
 
 
-def nft_decides(rules: list[dict], interface: str, address: str, port: int, proto: str) -> bool:
+def _policy_chain(rules: list[dict], address: str, port: int, proto: int) -> bool:
     ip = ipaddress.ip_address(address)
     value, nfproto = int(ip), f"ipv{ip.version}"
     for rule in rules:
-        if rule["iface"] != interface:
-            continue
         if rule["nfproto"] and rule["nfproto"] != nfproto:
             continue
         if rule["daddr"]:
             version, net, mask = rule["net"]
             if version != ip.version or value & mask != net:
                 continue
-        if rule["proto"]:
-            if rule["proto"] != proto or not any(lo <= port <= hi for lo, hi in rule["ranges"]):
+        if rule["l4"]:
+            if rule["negated"]:
+                if proto in WITH_PORTS:
+                    continue
+            elif proto not in WITH_PORTS or not any(lo <= port <= hi for lo, hi in rule["ranges"]):
                 continue
         return rule["verdict"] == "accept"
-    return True  # the chain's policy accept
+    return True  # a regular chain that ends returns: the base chain's policy accept
+
+
+def nft_decides(table: dict, interface: str, address: str, port: int, proto: str | int = TCP) -> bool:
+    """Forward hook: whether a packet forwarded out of ``interface`` passes."""
+    number = {"tcp": TCP, "udp": UDP}.get(proto, proto) if isinstance(proto, str) else proto
+    if interface not in table["forward"]:
+        return True
+    return _policy_chain(table["policy"], address, port, int(number))
+
+
+def nft_output_decides(table: dict, source: str, address: str, port: int, proto: int, reply: bool = False) -> bool:
+    """Output hook: whether a packet the relay sends from ``source`` passes."""
+    exempt, sources = table["output"]
+    src, dst = ipaddress.ip_address(source), ipaddress.ip_address(address)
+    if reply or src not in sources:
+        return True
+    if (src, dst) in exempt and proto in (TCP, UDP) and port == 53:
+        return True
+    return _policy_chain(table["policy"], address, port, proto)
 
 
 def nft_allows(text: str, interface: str, address: str, port: int, proto: str) -> bool:
@@ -555,9 +616,10 @@ def test_notes_survive_into_every_form():
     nym = render_nym(policy)
     assert f"# {NOTE}\nExitPolicy reject 198.51.100.7:443\n" in nym
     nft = render_nftables(policy, "eth0")
-    assert ("oifname \"eth0\" ip daddr 198.51.100.7 tcp dport 443 drop comment \"ticket 4711, 2026-11-02 'urgent'\""
-            in nft)
-    assert 'oifname "eth0" ip daddr 203.0.113.0/24 drop comment "abuse desk 12"' in nft
+    note = "comment \"ticket 4711, 2026-11-02 'urgent'\""
+    assert f"ip daddr 198.51.100.7 meta l4proto {{ 6, 17, 136, 132, 33 }} th dport 443 drop {note}" in nft
+    assert f"ip daddr 198.51.100.7 meta l4proto != {{ 6, 17, 136, 132, 33 }} drop {note}" in nft
+    assert 'ip daddr 203.0.113.0/24 drop comment "abuse desk 12"' in nft
     summary = summarise(policy)
     assert summary.blocked == (("198.51.100.7:443", NOTE), ("203.0.113.0/24", "abuse desk 12"))
 
@@ -583,23 +645,55 @@ def test_nftables_shape():
     policy = build_policy("web", ["reject 198.51.100.7:443"], ipv6_exit=False)
     nft = render_nftables(policy, "eth0", table="exitkit")
     lines = [ln.strip() for ln in nft.splitlines() if ln.strip() and not ln.strip().startswith("#")]
-    assert lines[:3] == ["table inet exitkit", "delete table inet exitkit", "table inet exitkit {"]
-    assert "type filter hook forward priority 0; policy accept;" in lines
-    assert 'oifname "eth0" ip daddr 10.0.0.0/8 drop' in lines
-    assert 'oifname "eth0" meta nfproto ipv6 drop' in lines
-    assert 'oifname "eth0" tcp dport { 80, 443 } accept' in lines
-    assert 'oifname "eth0" udp dport { 80, 443 } accept' in lines
-    assert lines[-3] == 'oifname "eth0" drop'
-    assert all(ln.startswith('oifname "eth0" ') for ln in lines[5:-2])
+    assert lines[:4] == ["table inet exitkit", "delete table inet exitkit", "table inet exitkit {",
+                         "chain exit_policy {"]
+    assert "ip daddr 10.0.0.0/8 drop" in lines
+    assert "meta nfproto ipv6 drop" in lines
+    assert "meta l4proto { 6, 17, 136, 132, 33 } th dport { 80, 443 } accept" in lines
+    assert "meta l4proto != { 6, 17, 136, 132, 33 } accept" in lines
+    assert lines[-7:] == ["drop", "}", "chain forward {", "type filter hook forward priority 0; policy accept;",
+                          'oifname "eth0" jump exit_policy', "}", "}"]
+    assert "hook output" not in nft  # no exit address: the relay's own traffic is not judged
     assert "table inet other" in render_nftables(policy, "eth0", table="other")
     # Not our interface: untouched.
     assert nft_allows(nft, "wg0", "10.0.0.1", 25, "tcp")
 
 
+def test_nftables_output_chain_judges_only_the_exit_address():
+    policy = build_policy("web", ["reject 198.51.100.7:443"], ipv6_exit=True,
+                          own_addresses=["192.0.2.10", "198.51.100.20", "2001:db8::20"])
+    nft = render_nftables(policy, "eth0", exit_addresses=["198.51.100.20", "2001:db8::20"])
+    lines = [ln.strip() for ln in nft.splitlines()]
+    start = lines.index("chain output {")
+    assert lines[start + 1:start + 8] == [
+        "type filter hook output priority 0; policy accept;",
+        "ct direction reply return",
+        "ip saddr 198.51.100.20 ip daddr 127.0.0.1 meta l4proto { 6, 17 } th dport 53 return",
+        "ip saddr 198.51.100.20 jump exit_policy",
+        "ip6 saddr 2001:db8::20 ip6 daddr ::1 meta l4proto { 6, 17 } th dport 53 return",
+        "ip6 saddr 2001:db8::20 jump exit_policy",
+        "}",
+    ]
+    table = read_nft(nft)
+    exit4 = "198.51.100.20"
+    assert nft_output_decides(table, exit4, "203.0.113.5", 443, TCP)
+    assert not nft_output_decides(table, exit4, "203.0.113.5", 22, TCP)
+    assert not nft_output_decides(table, exit4, "198.51.100.7", 443, SCTP)
+    assert not nft_output_decides(table, exit4, "198.51.100.7", 0, ICMP)  # the first rule for its address rejects
+    assert nft_output_decides(table, exit4, "203.0.113.5", 0, ICMP)  # the first for it: accept *:80
+    assert nft_output_decides(table, exit4, "127.0.0.1", 53, UDP)  # tor's own DNS, to unbound
+    assert not nft_output_decides(table, exit4, "127.0.0.1", 80, TCP)
+    assert nft_output_decides(table, "192.0.2.10", "203.0.113.5", 22, TCP)  # relay traffic from the main address
+    assert nft_output_decides(table, exit4, "203.0.113.5", 22, TCP, reply=True)  # answers to visitors
+    assert not nft_output_decides(table, "2001:db8::20", "2001:db8:1::5", 22, TCP)
+    with pytest.raises(PolicyError, match="exit address"):
+        render_nftables(policy, "eth0", exit_addresses=["not-an-address"])
+
+
 def test_nft_comment_is_short_and_safe():
     long_note = 'ü"' * 200
     policy = build_policy("web", [{"rule": "reject 198.51.100.7:443", "note": long_note}], ipv6_exit=False)
-    rules = read_nft(render_nftables(policy, "eth0"))
+    rules = read_nft(render_nftables(policy, "eth0"))["policy"]
     comments = [r["comment"] for r in rules if r["comment"]]
     assert comments and all(len(c.encode()) <= 128 and '"' not in c for c in comments)
 
@@ -729,12 +823,15 @@ def _random_address(rnd) -> str:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policy=POLICIES, seed=st.integers(0, 2**32 - 1))
 def test_every_rendering_means_what_allows_means(policy, seed):
+    """On every protocol: ports for the five with ports, and traffic without ports (port 0 in Nym's reading)
+    decided by the first rule whose address matches; forwarded, and sent from an exit address."""
     rnd = random.Random(seed)  # plain Random: hypothesis' own randoms cost a draw per call
     torrc = read_torrc(render_torrc(policy))
     nym = read_nym(render_nym(policy))
-    nft = read_nft(render_nftables(policy, "eth0"))
+    sources = [str(a) for a in policy.own_addresses]  # the kit's exit addresses are always own addresses too
+    nft = read_nft(render_nftables(policy, "eth0", exit_addresses=sources))
     hosts, ports = _edges(policy)
-    hosts = [str(h) for h in hosts]
+    hosts = [str(h) for h in hosts] + sources
     for _ in range(24):
         # Mostly at and around rule edges, where a renderer would get it wrong.
         address = rnd.choice(hosts) if hosts and rnd.random() < 0.6 else _random_address(rnd)
@@ -742,9 +839,27 @@ def test_every_rendering_means_what_allows_means(policy, seed):
         expected = policy.allows(address, port)
         assert _first_match(torrc, address, port) is expected, ("torrc", address, port)
         assert _first_match(nym, address, port) is expected, ("nym", address, port)
-        assert nft_decides(nft, "eth0", address, port, "tcp") is expected, ("nft tcp", address, port)
-        assert nft_decides(nft, "eth0", address, port, "udp") is expected, ("nft udp", address, port)
-        assert nft_decides(nft, "eth1", address, port, "tcp") is True
+        portless = policy.allows(address)
+        assert _first_match(nym, address, 0) is portless, ("nym port 0", address)
+        for proto in PROTOCOLS:
+            want = expected if proto in WITH_PORTS else portless
+            assert nft_decides(nft, "eth0", address, port, proto) is want, ("nft forward", proto, address, port)
+            for source in sources:
+                assert nft_output_decides(nft, source, address, port, proto) is want, ("nft output", source, proto)
+        assert nft_decides(nft, "eth1", address, port, TCP) is True
+        assert nft_output_decides(nft, "192.0.2.254" if "192.0.2.254" not in sources else "192.0.2.253",
+                                  address, port, TCP) is True
+
+
+@settings(max_examples=200, deadline=None)
+@given(policy=POLICIES, address=ADDRESSES)
+def test_summary_says_what_allows_means_for_traffic_without_ports(policy, address):
+    named = any(rule.destination is not None and address in rule.destination for rule in policy.rules)
+    if named or (address.version == 6 and not policy.ipv6_exit):
+        return
+    summary = summarise(policy)
+    said = summary.portless_open if address.version == 4 else summary.portless_open_ipv6
+    assert said is policy.allows(address)
 
 
 @settings(max_examples=300, deadline=None)
