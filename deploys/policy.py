@@ -10,7 +10,7 @@ from deploys.ops import write_config
 from deploys.release import relay_release
 from exitkit.configfile import UNITS, by_path
 from exitkit.plan import exit_policy_of
-from exitkit.policy import NFTABLES_RULESET, policy_files
+from exitkit.policy import NFTABLES_RULESET, exit_addresses, policy_files
 
 
 @deploy("Exit policy in nftables")
@@ -18,7 +18,8 @@ def firewall():
     if relay_release() is None:
         return  # another release: refused by release.refuse_unsupported, nothing planned
     settings = relay_settings()
-    wanted = by_path(policy_files(exit_policy_of(settings), settings.exit_interface))
+    wanted = by_path(policy_files(exit_policy_of(settings), settings.exit_interface,
+                                   exit_addresses(settings)))
     files.directory(name="exitkit configuration folder", path="/etc/exitkit", mode="755")
     ruleset = write_config(wanted[NFTABLES_RULESET], name="Exit policy ruleset, checked by nft -c first")
     unit = write_config(wanted[f"{UNITS}/exitkit-exit-policy.service"], name="Unit that loads the ruleset at boot")

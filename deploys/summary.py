@@ -41,7 +41,7 @@ from pyinfra.api.state import BaseStateCallback, State
 from exitkit import control, history
 from exitkit.history import RunRecord
 from exitkit.plan import PLAN_KEY, exit_policy_of
-from exitkit.policy import policy_id
+from exitkit.policy import enforcement, policy_id
 from exitkit.settings import RelaySettings
 from exitkit.summary import RelayOutcome, format_summary, one_line, short_op_name
 
@@ -152,16 +152,18 @@ def _first_error_line(meta: OperationMeta) -> str:
 
 
 def relay_identity(host: Host) -> dict:
-    """Network, nickname, address and policy id from the host's validated settings (no connection needed)."""
+    """Network, nickname, address, policy id and where the policy holds, from the host's validated settings."""
     settings = RelaySettings.from_data(host.data.dict())
     try:
         policy = policy_id(exit_policy_of(settings))
     except ValueError:
         policy = "invalid"
+    claim = enforcement(settings).summary
     plan = host.data.get(PLAN_KEY)
     hostname = plan.hostname if plan else ""
     return {"name": host.name, "network": settings.network, "nickname": settings.nickname,
-            "address": settings.public_ipv4 or settings.public_ipv6 or hostname, "policy_id": policy}
+            "address": settings.public_ipv4 or settings.public_ipv6 or hostname, "policy_id": policy,
+            "enforcement": claim}
 
 
 def outcome_of(state: State, host: Host, summary: FleetSummary, order: list[str]) -> RelayOutcome:

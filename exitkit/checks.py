@@ -186,6 +186,34 @@ def ip_address(value: Any) -> str:
         raise ValueError("expected an IP address such as 203.0.113.10 or 2001:db8::10") from None
 
 
+def exit_addresses(value: Any) -> tuple:
+    """Addresses reserved for exit connections: one address, or a list of at most one IPv4 and one IPv6.
+
+    Each must be an address other hosts can be reached from: not private, local,
+    multicast or otherwise always rejected by the exit policy (documentation
+    ranges are allowed; tests and examples use them for public addresses).
+    """
+    from exitkit.policy.rules import ALWAYS_REJECTED
+
+    if value in ("", None):
+        return ()
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, (list, tuple)):
+        raise ValueError("expected an IP address, or a list of one IPv4 and one IPv6 address")
+    seen: dict[int, str] = {}
+    for entry in values:
+        text = ip_address(entry)
+        address = ipaddress.ip_address(text)
+        if any(address in net for net in ALWAYS_REJECTED) or address.is_loopback or address.is_link_local:
+            raise ValueError(f"expected a public address for exit connections, not {text} (a private, local or "
+                             "special-purpose address)")
+        if address.version in seen:
+            raise ValueError(f"expected at most one IPv{address.version} exit address, got {seen[address.version]} "
+                             f"and {text}")
+        seen[address.version] = text
+    return tuple(seen[v] for v in sorted(seen))
+
+
 # Large public resolvers: an exit that sends every lookup of its users to one of
 # them hands a third party the whole DNS history of the exit (and makes it easy
 # to correlate). Operators may forward to their provider's resolver instead.

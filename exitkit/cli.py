@@ -70,8 +70,9 @@ def cmd_policy(args) -> int:
     forms = {
         "torrc": lambda: P.render_torrc(policy),
         "nym": lambda: P.render_nym(policy),
-        "nftables": lambda: P.render_nftables(policy, relay.settings.exit_interface),
-        "summary": lambda: _summary_text(P.summarise(policy)),
+        "nftables": lambda: P.render_nftables(policy, relay.settings.exit_interface,
+                                                exit_addresses=P.exit_addresses(relay.settings)),
+        "summary": lambda: _summary_text(P.summarise(policy), P.enforcement(relay.settings)),
     }
     for form in ([args.form] if args.form else list(forms)):
         print(f"### {relay.name}: {form} (policy id {P.policy_id(policy)})")
@@ -79,13 +80,18 @@ def cmd_policy(args) -> int:
     return 0
 
 
-def _summary_text(summary) -> str:
+def _summary_text(summary, where) -> str:
+    from exitkit.policy import PORTLESS_RULE
+
     lines = ["open ports: " + (", ".join(f"{p} ({s})" if s else p for p, s in summary.open_ports) or "none")]
     if summary.closed_ports:
         lines.append("closed ports: " + ", ".join(f"{p} ({s})" if s else p for p, s in summary.closed_ports))
     for destination, note in summary.blocked:
         lines.append(f"blocked: {destination}" + (f"  # {note}" if note else ""))
     lines.append(f"IPv6 exit: {'on' if summary.ipv6_exit else 'off'}")
+    portless = "accepted" if summary.portless_open else "rejected"
+    lines.append(f"without ports: {portless} to destinations no entry names ({PORTLESS_RULE})")
+    lines.append(f"enforced: {where.summary}")
     return "\n".join(lines)
 
 

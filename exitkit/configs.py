@@ -23,7 +23,7 @@ from exitkit.model import Fleet
 from exitkit.naming import name_files
 from exitkit.notice import notice_files
 from exitkit.plan import RelayPlan, exit_policy_of
-from exitkit.policy import policy_files
+from exitkit.policy import exit_addresses, policy_files
 from exitkit.releases import DEFAULT_RELEASE, Release
 from exitkit.resolver import resolver_files
 from exitkit.settings import RelaySettings
@@ -39,7 +39,8 @@ Concern = Callable[[RelaySettings, RelayPlan, datetime, Mapping, Release], list[
 CONCERNS: tuple[Concern, ...] = (
     lambda settings, plan, now, families, release: name_files(plan.hostname),
     lambda settings, plan, now, families, release: resolver_files(settings),
-    lambda settings, plan, now, families, release: policy_files(exit_policy_of(settings), settings.exit_interface),
+    lambda settings, plan, now, families, release: policy_files(
+        exit_policy_of(settings), settings.exit_interface, exit_addresses(settings)),
     lambda settings, plan, now, families, release: notice_files(
         settings, exit_policy_of(settings), hostname=plan.hostname, reboot_time=plan.reboot_time, now=now),
     lambda settings, plan, now, families, release: https_files(

@@ -133,7 +133,7 @@ def reboot_times(fleet: Fleet) -> dict[str, schedule.RebootTime]:
 
 def exit_policy_of(settings: RelaySettings) -> policy.ExitPolicy:
     """The one policy a relay enforces, serves and states, from its settings."""
-    own = [a for a in (settings.public_ipv4, settings.public_ipv6) if a]
+    own = [a for a in (settings.public_ipv4, settings.public_ipv6, *policy.exit_addresses(settings)) if a]
     return policy.build_policy(settings.exit_policy, list(settings.exit_policy_rules),
                                ipv6_exit=settings.ipv6_exit, own_addresses=own,
                                exit_relay=policy.is_exit_preset(settings.exit_policy))

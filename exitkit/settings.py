@@ -93,7 +93,7 @@ class RelaySettings:
     metrics_port: int = setting(0, "tor MetricsPort on 127.0.0.1 for the first instance (next instances +1); 0 means off.", checks.integer(0, 65535, "a port number (0 for off)"))
     bandwidth_rate: str = setting("", "tor's BandwidthRate, such as '20 MBytes'; empty means unlimited.", checks.optional(checks.tor_bandwidth))
     bandwidth_burst: str = setting("", "tor's BandwidthBurst, such as '40 MBytes'; empty means tor's default.", checks.optional(checks.tor_bandwidth))
-    outbound_bind_address_exit: str = setting("", "Source address for exit connections (OutboundBindAddressExit).", checks.optional(checks.ip_address))
+    outbound_bind_address_exit: tuple = setting((), "Addresses kept for tor's exit connections only (OutboundBindAddressExit; one IPv4, one IPv6); nftables judges all they send.", checks.exit_addresses, "198.51.100.20")
     tor_family: str = setting("fleet", "Relays with the same family name declare each other (MyFamily, FamilyId); empty for none.", checks.family_name)
     tor_family_rotate: bool = setting(False, "Give the family's relays the control machine's family key (a new one if it has none) even where a relay carries another; for an intended rotation only.", checks.boolean)
     dns_forwarders: tuple = setting((), "Resolvers unbound forwards to; empty (advised) means it resolves from the root itself.", checks.list_of(checks.private_resolver, "resolver addresses"))

@@ -10,12 +10,18 @@ state, so this module can be tested without a fleet.
     ! relay-3  tor  exitkittest3  192.0.2.23  15c38ca966ae  SKIPPED
           unreachable: Could not connect ([Errno None] Unable to connect to port 2303 on 127.0.0.1)
       relay-2  nym  exitkittest2  192.0.2.22  00c28c90fd8a  no change
+    Where the exit policy is enforced:
+      relay-1, relay-3: tor's own exit policy is the only check of tor's exit connections (no
+          outbound_bind_address_exit); nftables judges only traffic forwarded out of eth0
+      relay-2: Nym's network requester checks its own connections by its own policy, nftables does not;
+          nftables judges only traffic forwarded out of eth0
     3 relays: 1 changed, 1 unchanged, 1 skipped. NOT CONVERGED, run again for relay-3
 """
 
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -43,6 +49,7 @@ class RelayOutcome:
     failed: list[str] = field(default_factory=list)
     skipped_reason: str | None = None  # set when the run never reached the relay
     notes: list[str] = field(default_factory=list)
+    enforcement: str = ""  # where its exit policy holds (exitkit.policy.enforcement), one plain line
 
     @property
     def needs_attention(self) -> bool:
@@ -124,6 +131,22 @@ def verdict(outcomes: Sequence[RelayOutcome]) -> str:
     return f"{counts} Converged{'; read the notes above' if notes else ''}."
 
 
+ENFORCEMENT_HEADER = "Where the exit policy is enforced:"
+
+
+def enforcement_lines(outcomes: Sequence[RelayOutcome]) -> list[str]:
+    """One statement per distinct claim, with the relays it is true of, wrapped to the width; none if no claims."""
+    relays: dict[str, list[str]] = {}
+    for o in outcomes:
+        if o.enforcement:
+            relays.setdefault(one_line(o.enforcement), []).append(one_line(o.name))
+    lines = [ENFORCEMENT_HEADER] if relays else []
+    for claim, names in relays.items():
+        named = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        lines += textwrap.wrap(f"{named}: {claim}", WIDTH, initial_indent="  ", subsequent_indent=INDENT)
+    return lines
+
+
 def format_summary(outcomes: Iterable[RelayOutcome]) -> str:
     """Aligned relay lines (a '!' marks the ones needing attention, details indented below), then the verdict."""
     outcomes = list(outcomes)
@@ -145,5 +168,6 @@ def format_summary(outcomes: Iterable[RelayOutcome]) -> str:
     for o, cells in zip(outcomes, rows, strict=True):
         out.append(line("! " if o.needs_attention else "  ", cells, changes_text(o, room)))
         out += attention_lines(o)
+    out += enforcement_lines(outcomes)
     out.append(verdict(outcomes))
     return "\n".join(out)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from exitkit.notice.texts import Texts, available_languages, load_texts
-from exitkit.policy import PolicySummary
+from exitkit.policy import Enforcement, PolicySummary, enforcement, exit_addresses
 from exitkit.settings import JURISDICTIONS, NETWORKS, RelaySettings
 
 #: Same-origin paths the page links to (served by lighttpd beside the page).
@@ -129,6 +129,8 @@ def text_values(settings: RelaySettings, *, address: str, reboot_time: str | Non
         "time": str(reboot_time or ""),
         "window": str(settings.reboot_window or ""),
         "timezone": str(settings.timezone or ""),
+        "interface": str(settings.exit_interface or ""),
+        "exit_addresses": ", ".join(exit_addresses(settings)),
     }
 
 
@@ -195,8 +197,9 @@ def external_links(network: str) -> tuple[str, ...]:
     return links + ((ABOUT_URLS[network],) if network in ABOUT_URLS else ())
 
 
-def _policy(summary: PolicySummary, texts: Texts) -> PolicyView:
-    """The policy section from the policy module's summary (data; the words are the language's)."""
+def _policy(summary: PolicySummary, texts: Texts, where: Enforcement) -> PolicyView:
+    """The policy section from the policy module's summary and enforcement claim (data; the words are the
+    language's)."""
     by_default = bool(summary.open_by_default)
     ports6: tuple[tuple[str, str], ...] = ()
     by_default6 = sum(_port_count(port) for port, _ in summary.open_ports_ipv6) > 65535 // 2
@@ -211,9 +214,18 @@ def _policy(summary: PolicySummary, texts: Texts) -> PolicyView:
         open_by_default_ipv6=by_default6,
         blocked=tuple((str(destination), str(note) or no_reason) for destination, note in summary.blocked),
         opened=tuple((str(destination), str(note)) for destination, note in summary.opened),
-        notes=(texts("policy.ipv6_on" if summary.ipv6_exit else "policy.ipv6_off"), texts("policy.private")),
+        notes=_policy_notes(summary, texts, where),
         full=Link(EXIT_POLICY_PATH, EXIT_POLICY_PATH),
     )
+
+
+def _policy_notes(summary: PolicySummary, texts: Texts, where: Enforcement) -> tuple[str, ...]:
+    """IPv6, private ranges, traffic without ports (where the network carries it) and where the policy holds."""
+    notes = [texts("policy.ipv6_on" if summary.ipv6_exit else "policy.ipv6_off"), texts("policy.private")]
+    if summary.is_exit and where.carries_portless:
+        notes.append(texts("policy.portless_open" if summary.portless_open else "policy.portless_closed"))
+    notes.append(texts(where.text_key))
+    return tuple(notes)
 
 
 def _port_count(text: str) -> int:
@@ -331,7 +343,7 @@ def notice_context(
         records=_records(settings, texts, reboot_time),
         blocking_intro=(texts("blocking.ask_first"), texts("blocking.scope")),
         blocking=_blocking(settings, texts, address),
-        policy=_policy(policy_summary, texts),
+        policy=_policy(policy_summary, texts, enforcement(settings)),
         contact=contact,
         law=_law(settings, texts),
     )

@@ -25,7 +25,8 @@ TEXTS_DIR = Path(__file__).resolve().parent / "languages"
 REFERENCE_LANGUAGE = "en"
 
 #: Placeholders a text may use (see the comment at the top of en.yml).
-PLACEHOLDERS = frozenset({"address", "operator", "lifetime", "time", "window", "timezone"})
+PLACEHOLDERS = frozenset({"address", "operator", "lifetime", "time", "window", "timezone", "interface",
+                          "exit_addresses"})
 #: Placeholders only the texts under ``units`` may use.
 UNIT_PLACEHOLDERS = frozenset({"n"})
 

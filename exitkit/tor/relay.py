@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from exitkit.policy import ExitPolicy, is_exit_preset, render_torrc
+from exitkit.policy import ExitPolicy, exit_addresses, is_exit_preset, render_torrc
 from exitkit.settings import RelaySettings
 from exitkit.templating import render
 from exitkit.units import UnitState, load_state_command, unit_state
@@ -116,7 +116,7 @@ def render_torrc_file(settings: RelaySettings, instance: TorInstance, policy: Ex
         "tor/torrc.j2", instance=instance, contact=contact_info(settings), family=family,
         address_ipv4=settings.public_ipv4,
         listen_ipv6=settings.public_ipv6 if settings.or_ipv6 else "",  # ORPort on IPv6 only when or_ipv6 says so
-        outbound_bind_address_exit=settings.outbound_bind_address_exit,
+        exit_addresses=exit_addresses(settings),  # the nftables table judges what is sent from them
         bandwidth_rate=settings.bandwidth_rate, bandwidth_burst=settings.bandwidth_burst,
         test_network_off=settings.test_network_off,
         exit_relay=1 if is_exit_preset(policy.preset) else 0,
