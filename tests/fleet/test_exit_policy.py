@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import subprocess
+from pathlib import Path
+
+from exitkit.configfile import by_path
 from exitkit.plan import exit_policy_of
-from exitkit.policy import render_nym
+from exitkit.policy import NFTABLES_RULESET, exit_addresses, policy_files, render_nym
 from exitkit.settings import RelaySettings
+
+PROBE = Path(__file__).with_name("policy_probe.py")
 
 
 def settings_of(fleet, name: str) -> RelaySettings:
     from exitkit.loader import load_fleet
 
-    return load_fleet(fleet.folder / "inventory" / "test.py", cwd=fleet.folder).relay(name).settings
+    return load_fleet(fleet.folder / "inventory" / f"{fleet.lab.name}.py", cwd=fleet.folder).relay(name).settings
 
 
 def test_every_relay_serves_and_enforces_its_policy(fleet, first_run, monkeypatch):
@@ -23,7 +31,8 @@ def test_every_relay_serves_and_enforces_its_policy(fleet, first_run, monkeypatc
         assert served.text == render_nym(policy)
         ruleset = fleet.host(relay.name).run("nft list table inet exitkit")
         assert ruleset.rc == 0, ruleset.stderr
-        assert 'hook forward' in ruleset.stdout and 'oifname "eth0" drop' in ruleset.stdout
+        assert "hook forward" in ruleset.stdout and 'oifname "eth0" jump exit_policy' in ruleset.stdout
+        assert "hook output" not in ruleset.stdout  # no exit address: tor's connections are not judged
     assert 'comment "ticket 4711"' in fleet.host("relay-2").run("nft list ruleset").stdout
 
 
@@ -48,3 +57,66 @@ def test_a_complaint_reaches_every_relay_and_leaves_again(settings_restored, fir
     for relay in fleet.relays:
         assert "9001" not in fleet.http(relay.name, "/exit-policy.txt").text
         assert "9001" not in fleet.host(relay.name).run("nft list ruleset").stdout
+
+
+# Addresses the packet test puts on a veth pair it makes INSIDE the relay's own network namespace: the exit
+# address tor's exit connections would leave from, and two destinations with listeners. Nothing leaves the
+# container: traffic between local addresses never reaches a wire (the lab kernel has no dummy interfaces).
+EXIT_ADDRESS = "198.51.100.20"
+DESTINATIONS = ("203.0.113.5", "203.0.113.7")
+PROBE_SETUP = (
+    "ip link add xkexit type veth peer name xkdest"
+    f" && ip addr add {EXIT_ADDRESS}/32 dev xkexit"
+    + "".join(f" && ip addr add {address}/32 dev xkdest" for address in DESTINATIONS)
+    + " && ip link set xkexit up && ip link set xkdest up"
+)
+PROBE_TEARDOWN = "ip link del xkexit; systemctl restart exitkit-exit-policy.service"
+
+
+def test_the_table_stops_what_the_policy_rejects_from_the_exit_address(fleet, first_run, monkeypatch):
+    """The ruleset the kit renders for a tor exit with an exit address, loaded on a relay, judges real packets.
+
+    tor's user connects from the exit address to listeners on the relay itself (tor's own exit connections
+    take exactly this path through the output hook); the same connection from the relay's main address is
+    relay traffic and passes. Traffic without ports (ICMP echo) is decided by the first rule whose address
+    matches, as the model says. With the relay's own table back, every probe arrives. Forwarded traffic is
+    not probed here: the lab's containers get neither a second network namespace (no CAP_SYS_ADMIN) nor a
+    way to inject a packet from outside (no CAP_NET_RAW, no /dev/net/tun); the unit tests read the forward
+    chain.
+    """
+    monkeypatch.chdir(fleet.folder)
+    base = settings_of(fleet, "relay-1")
+    settings = dataclasses.replace(base, outbound_bind_address_exit=(EXIT_ADDRESS,),
+                                   exit_policy_rules=({"rule": "reject 203.0.113.7:443", "note": "probe"},))
+    policy = exit_policy_of(settings)
+    ruleset = by_path(policy_files(policy, settings.exit_interface, exit_addresses(settings)))[NFTABLES_RULESET]
+    assert "hook output" in ruleset.content
+    main_address = json.loads(fleet.exec("relay-1", "ip", "-j", "-4", "addr", "show", "dev", "eth0").stdout)[0][
+        "addr_info"][0]["local"]
+    probes = [("tcp", EXIT_ADDRESS, d, p) for d in DESTINATIONS for p in (443, 8080, 25)]  # lighttpd has 80
+    probes += [("udp", EXIT_ADDRESS, DESTINATIONS[0], 53), ("udp", EXIT_ADDRESS, DESTINATIONS[0], 5353)]
+    probes += [("icmp", EXIT_ADDRESS, d, 0) for d in DESTINATIONS]
+    relay_traffic = [("tcp", main_address, DESTINATIONS[0], 25), ("icmp", main_address, DESTINATIONS[1], 0)]
+    container = fleet.relay("relay-1").container
+    subprocess.run(["podman", "cp", str(PROBE), f"{container}:/root/policy_probe.py"], check=True)
+    fleet.exec("relay-1", "sh", "-c", f"cat > /root/probe.nft <<'END'\n{ruleset.content}END\n")
+    request = json.dumps({"user": "debian-tor", "probes": probes + relay_traffic})
+    try:
+        setup = fleet.exec("relay-1", "sh", "-c", f"{PROBE_SETUP} && nft -c -f /root/probe.nft && "
+                           "nft -f /root/probe.nft", check=False)
+        assert setup.returncode == 0, setup.stderr
+        arrived = json.loads(fleet.exec("relay-1", "python3", "/root/policy_probe.py", request).stdout)
+        # The relay's own table again (no exit address: no output chain): now every probe arrives.
+        fleet.exec("relay-1", "systemctl", "restart", "exitkit-exit-policy.service")
+        unjudged = json.loads(fleet.exec("relay-1", "python3", "/root/policy_probe.py", request).stdout)
+    finally:
+        fleet.exec("relay-1", "sh", "-c", PROBE_TEARDOWN, check=False)
+    expected = [policy.allows(d, p if proto != "icmp" else None) for proto, _, d, p in probes]
+    assert arrived[:len(probes)] == expected, list(zip(probes, arrived, strict=False))
+    # Both outcomes occur, on every protocol: accepted ones arrive, rejected ones never leave.
+    assert expected[:6] == [True, True, False, False, True, False]  # tor-reduced; 203.0.113.7:443 on complaint
+    assert expected[6:] == [True, False, True, False]  # udp 53 open, 5353 not; ICMP: first address match
+    assert arrived[len(probes):] == [True, True], "relay traffic from the main address must pass untouched"
+    assert all(unjudged), "without the exit address's chain every probe must arrive: the table made the difference"
+    restored = fleet.host("relay-1").run("nft list table inet exitkit")
+    assert "hook output" not in restored.stdout and "hook forward" in restored.stdout
