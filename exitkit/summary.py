@@ -143,7 +143,8 @@ def enforcement_lines(outcomes: Sequence[RelayOutcome]) -> list[str]:
     lines = [ENFORCEMENT_HEADER] if relays else []
     for claim, names in relays.items():
         named = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-        lines += textwrap.wrap(f"{named}: {claim}", WIDTH, initial_indent="  ", subsequent_indent=INDENT)
+        lines += textwrap.wrap(f"{named}: {claim}", WIDTH, initial_indent="  ", subsequent_indent=INDENT,
+                               break_on_hyphens=False, break_long_words=False)
     return lines
 
 

@@ -88,6 +88,8 @@ def render_nym(policy: ExitPolicy) -> str:
         f"# preset: {policy.preset}",
         f"# IPv6 exit: {'on' if policy.ipv6_exit else 'off'}",
         "# The first rule that matches a destination address and port decides.",
+        "# Traffic without ports (ICMP and the like; port 0 to Nym) is decided by the first rule whose"
+        " address matches.",
     ]
     return "\n".join(lines + _exit_policy_lines(policy)) + "\n"
 

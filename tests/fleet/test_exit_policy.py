@@ -7,9 +7,12 @@ import json
 import subprocess
 from pathlib import Path
 
+import markupsafe
+
+from exitkit import notice
 from exitkit.configfile import by_path
 from exitkit.plan import exit_policy_of
-from exitkit.policy import NFTABLES_RULESET, exit_addresses, policy_files, render_nym
+from exitkit.policy import NFTABLES_RULESET, enforcement, exit_addresses, policy_files, render_nym, summarise
 from exitkit.settings import RelaySettings
 
 PROBE = Path(__file__).with_name("policy_probe.py")
@@ -33,6 +36,16 @@ def test_every_relay_serves_and_enforces_its_policy(fleet, first_run, monkeypatc
         assert ruleset.rc == 0, ruleset.stderr
         assert "hook forward" in ruleset.stdout and 'oifname "eth0" jump exit_policy' in ruleset.stdout
         assert "hook output" not in ruleset.stdout  # no exit address: tor's connections are not judged
+        # ... and the page says so, in the relay's language, with the rule for port-less traffic where it applies
+        settings = settings_of(fleet, relay.name)
+        texts = notice.load_texts(settings.language)["policy"]
+        page = fleet.http(relay.name, "/").text
+        claim = enforcement(settings)
+        assert not claim.table_judges_own_connections
+        assert str(markupsafe.escape(texts["enforcement"][claim.text_key.rsplit(".", 1)[1]].format(
+            interface=settings.exit_interface, exit_addresses=""))) in page
+        portless = texts["portless_open" if summarise(policy).portless_open else "portless_closed"]
+        assert (str(markupsafe.escape(portless)) in page) is claim.carries_portless
     assert 'comment "ticket 4711"' in fleet.host("relay-2").run("nft list ruleset").stdout
 
 

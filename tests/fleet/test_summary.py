@@ -4,19 +4,26 @@ from __future__ import annotations
 
 from exitkit.loader import load_fleet
 from exitkit.plan import exit_policy_of
-from exitkit.policy import policy_id
+from exitkit.policy import enforcement, policy_id
+from exitkit.summary import ENFORCEMENT_HEADER
 
 
 def test_first_and_no_op_runs_sum_up_every_relay(fleet, first_run, monkeypatch):
     monkeypatch.chdir(fleet.folder)
-    relays = load_fleet(fleet.folder / "inventory" / "test.py", cwd=fleet.folder).relays
+    relays = load_fleet(fleet.folder / "inventory" / f"{fleet.lab.name}.py", cwd=fleet.folder).relays
     run = fleet.deploy()
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.changes == 0
     assert run.results["results"]["totals"]["error"] == 0  # stdout stayed pure JSON beside the summary
     lines = run.summary
     assert lines, run.stderr[-3000:]
-    assert len(lines) == 3 + len(relays)  # no attention lines on a quiet fleet
+    claims = lines.index(ENFORCEMENT_HEADER)
+    assert claims == 2 + len(relays)  # no attention lines on a quiet fleet; then where each policy holds
+    said = " ".join(line.strip() for line in lines[claims + 1:-1])
+    for relay in relays:
+        claim = enforcement(relay.settings).summary
+        assert relay.name in said and claim in said, said
+    assert "tor's own exit policy is the only check" in said  # no relay of the fleet has an exit address
     for relay in relays:
         s = relay.settings
         [row] = run.summary_row(relay.name)
