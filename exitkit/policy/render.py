@@ -157,8 +157,8 @@ def _nft_groups(rules: Iterable[Rule]) -> list[tuple[Rule, list[PortRange]]]:
 #: /etc/protocols, which a minimal Debian lacks, so the table says numbers.
 _PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17, "dccp": 33, "sctp": 132, "udplite": 136}
 _WITH_PORTS = "{ " + ", ".join(str(_PROTOCOL_NUMBERS[p]) for p in PORT_PROTOCOLS) + " }"
-#: The relay's own resolver (unbound on 127.0.0.1 and ::1): tor may send its DNS
-#: queries from the exit address, and they never leave the machine.
+#: The relay's own resolver (unbound on 127.0.0.1 and ::1): older tor bound its
+#: DNS queries to the outbound address; they never leave the machine either way.
 _OWN_RESOLVER = ("ip daddr 127.0.0.1", "ip6 daddr ::1")
 
 
