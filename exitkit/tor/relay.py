@@ -116,7 +116,8 @@ def render_torrc_file(settings: RelaySettings, instance: TorInstance, policy: Ex
         "tor/torrc.j2", instance=instance, contact=contact_info(settings), family=family,
         address_ipv4=settings.public_ipv4,
         listen_ipv6=settings.public_ipv6 if settings.or_ipv6 else "",  # ORPort on IPv6 only when or_ipv6 says so
-        exit_addresses=exit_addresses(settings),  # the nftables table judges what is sent from them
+        # the nftables table judges what is sent from them; tor's manual wants IPv6 in brackets here
+        exit_addresses=[f"[{a}]" if ":" in a else a for a in exit_addresses(settings)],
         bandwidth_rate=settings.bandwidth_rate, bandwidth_burst=settings.bandwidth_burst,
         test_network_off=settings.test_network_off,
         exit_relay=1 if is_exit_preset(policy.preset) else 0,

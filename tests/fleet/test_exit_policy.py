@@ -14,6 +14,7 @@ from exitkit.configfile import by_path
 from exitkit.plan import exit_policy_of
 from exitkit.policy import NFTABLES_RULESET, enforcement, exit_addresses, policy_files, render_nym, summarise
 from exitkit.settings import RelaySettings
+from exitkit.tor import tor_files
 
 PROBE = Path(__file__).with_name("policy_probe.py")
 
@@ -76,6 +77,7 @@ def test_a_complaint_reaches_every_relay_and_leaves_again(settings_restored, fir
 # address tor's exit connections would leave from, and two destinations with listeners. Nothing leaves the
 # container: traffic between local addresses never reaches a wire (the lab kernel has no dummy interfaces).
 EXIT_ADDRESS = "198.51.100.20"
+EXIT_ADDRESS_IPV6 = "2001:db8::20"  # only in the torrc tor checks: the probes are IPv4
 DESTINATIONS = ("203.0.113.5", "203.0.113.7")
 PROBE_SETUP = (
     "ip link add xkexit type veth peer name xkdest"
@@ -83,7 +85,7 @@ PROBE_SETUP = (
     + "".join(f" && ip addr add {address}/32 dev xkdest" for address in DESTINATIONS)
     + " && ip link set xkexit up && ip link set xkdest up"
 )
-PROBE_TEARDOWN = "ip link del xkexit; systemctl restart exitkit-exit-policy.service"
+PROBE_TEARDOWN = "ip link del xkexit; rm -f /root/probe-torrc; systemctl restart exitkit-exit-policy.service"
 
 
 def test_the_table_stops_what_the_policy_rejects_from_the_exit_address(fleet, first_run, monkeypatch):
@@ -99,11 +101,18 @@ def test_the_table_stops_what_the_policy_rejects_from_the_exit_address(fleet, fi
     """
     monkeypatch.chdir(fleet.folder)
     base = settings_of(fleet, "relay-1")
-    settings = dataclasses.replace(base, outbound_bind_address_exit=(EXIT_ADDRESS,),
+    settings = dataclasses.replace(base, outbound_bind_address_exit=(EXIT_ADDRESS, EXIT_ADDRESS_IPV6),
+                                   ipv6_exit=True,
                                    exit_policy_rules=({"rule": "reject 203.0.113.7:443", "note": "probe"},))
     policy = exit_policy_of(settings)
     ruleset = by_path(policy_files(policy, settings.exit_interface, exit_addresses(settings)))[NFTABLES_RULESET]
     assert "hook output" in ruleset.content
+    # tor itself accepts the torrc that binds its exit connections to both addresses
+    torrc = next(f for f in tor_files(settings, policy) if f.check)  # tor@default's
+    assert f"OutboundBindAddressExit {EXIT_ADDRESS}\nOutboundBindAddressExit [{EXIT_ADDRESS_IPV6}]" in torrc.content
+    fleet.exec("relay-1", "sh", "-c", f"cat > /root/probe-torrc <<'END'\n{torrc.content}END\n")
+    verified = fleet.exec("relay-1", "sh", "-c", torrc.check.format(path="/root/probe-torrc"), check=False)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
     main_address = json.loads(fleet.exec("relay-1", "ip", "-j", "-4", "addr", "show", "dev", "eth0").stdout)[0][
         "addr_info"][0]["local"]
     probes = [("tcp", EXIT_ADDRESS, d, p) for d in DESTINATIONS for p in (443, 8080, 25)]  # lighttpd has 80

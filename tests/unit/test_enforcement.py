@@ -97,7 +97,7 @@ def test_torrc_binds_exit_connections_and_the_table_judges_them():
     s = settings(outbound_bind_address_exit=("198.51.100.20", "2001:db8::20"), ipv6_exit=True)
     policy = exit_policy_of(s)
     torrc = render_torrc_file(s, instances(s)[0], policy, Family((), ""))
-    assert "OutboundBindAddressExit 198.51.100.20\nOutboundBindAddressExit 2001:db8::20\n" in torrc
+    assert "OutboundBindAddressExit 198.51.100.20\nOutboundBindAddressExit [2001:db8::20]\n" in torrc
     ruleset = policy_files(policy, s.exit_interface, exit_addresses(s))[0].content
     assert "ip saddr 198.51.100.20 jump exit_policy" in ruleset and "ip6 saddr 2001:db8::20 jump exit_policy" in ruleset
     assert not policy.allows("198.51.100.20", 443)  # an own address, as tor's ExitPolicyRejectLocalInterfaces says
