@@ -31,7 +31,7 @@ def checked_fleet(fleet, first_run, dnsmasq):  # noqa: F811
 
 
 def exitkit(fleet, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "exitkit", *args, "inventory/test.py"], cwd=fleet.folder,
+    return subprocess.run([sys.executable, "-m", "exitkit", *args, f"inventory/{fleet.lab.name}.py"], cwd=fleet.folder,
                           text=True, capture_output=True, timeout=120)
 
 

@@ -20,7 +20,7 @@ TOR_RELAYS = ("relay-1", "relay-3")
 
 
 def settings_of(fleet, name):
-    return load_fleet(fleet.folder / "inventory" / "test.py", cwd=fleet.folder).relay(name).settings
+    return load_fleet(fleet.folder / "inventory" / f"{fleet.lab.name}.py", cwd=fleet.folder).relay(name).settings
 
 
 def tor_instances(fleet, name):
