@@ -6,6 +6,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import FindFiles
 from pyinfra.operations import files, server, systemd
+from pyinfra.operations.util import any_changed
 
 from deploys.context import relay_plan, relay_settings
 from deploys.ops import write_config
@@ -13,6 +14,7 @@ from deploys.release import relay_release
 from exitkit.configfile import by_path
 from exitkit.maintenance.files import (
     JOURNALD_DROPIN,
+    PURGE_SCRIPT,
     PURGE_SERVICE,
     PURGE_TIMER,
     REBOOT_SCRIPT,
@@ -38,10 +40,14 @@ def log_lifetime():
     if host.get_fact(FindFiles, path="/var/log/journal"):
         # a journal kept on disk before the kit arrived would outlive the promise
         server.shell(name="Delete journal files kept on disk", commands=["find /var/log/journal -mindepth 1 -delete"])
+    script = write_config(wanted[PURGE_SCRIPT], name="Log purge script")
     service = write_config(wanted[PURGE_SERVICE], name="Log purge service")
     timer = write_config(wanted[PURGE_TIMER], name="Log purge timer")
-    systemd.daemon_reload(name="Reload systemd for the purge units", _if=[service.did_change, timer.did_change])
+    systemd.daemon_reload(name="Reload systemd for the purge units", _if=any_changed(service, timer))
     systemd.service(name="Purge timer enabled and running", service="exitkit-purge.timer", running=True, enabled=True)
+    # the promise holds from this run on, not from the timer's first elapse
+    server.shell(name="Purge the logs now, by the new rules", commands=["systemctl start exitkit-purge.service"],
+                 _if=any_changed(script, service, journald))
 
 
 @deploy("Security updates")
@@ -63,9 +69,9 @@ def scheduled_reboot():
         timer = files.file(name="No scheduled reboot timer", path=REBOOT_TIMER, present=False)
         service = files.file(name="No scheduled reboot service", path=REBOOT_SERVICE, present=False)
         systemd.daemon_reload(name="Reload systemd without the reboot units",
-                              _if=[service.did_change, timer.did_change])
+                              _if=any_changed(service, timer))
         return
     service = write_config(wanted[REBOOT_SERVICE], name="Reboot service")
     timer = write_config(wanted[REBOOT_TIMER], name="Reboot timer at the fleet schedule's time")
-    systemd.daemon_reload(name="Reload systemd for the reboot units", _if=[service.did_change, timer.did_change])
+    systemd.daemon_reload(name="Reload systemd for the reboot units", _if=any_changed(service, timer))
     systemd.service(name="Reboot timer enabled and running", service="exitkit-reboot.timer", running=True, enabled=True)

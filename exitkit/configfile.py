@@ -30,9 +30,9 @@ class ConfigFile:
         int(self.mode, 8)  # refuses a mode that is not octal digits
 
 
-def static(path: str, template: str, mode: str = "644") -> ConfigFile:
+def static(path: str, template: str, mode: str = "644", check: str | None = None) -> ConfigFile:
     """A file copied from templates/ as it is (bytes decoded as written, no newline translation)."""
-    return ConfigFile(path, (TEMPLATES / template).read_bytes().decode("utf-8"), mode)
+    return ConfigFile(path, (TEMPLATES / template).read_bytes().decode("utf-8"), mode, check)
 
 
 def by_path(files: list[ConfigFile]) -> dict[str, ConfigFile]:

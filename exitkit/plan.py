@@ -72,7 +72,7 @@ def plan_fleet(fleet: Fleet, fleet_dir: Path | None = None) -> dict[str, RelayPl
             errors.append(relay_error(relay, key, value, str(error) if str(error).startswith("expected") else
                                  f"expected a policy entry that can take effect: {error}"))
         try:
-            purge.check_purge_dirs(list(s.purge_dirs))
+            purge.log_dirs(list(s.purge_dirs))
         except ValueError as error:
             errors.append(relay_error(relay, "purge_dirs", list(s.purge_dirs), str(error)))
     errors.extend(tor.fleet_checks(fleet))

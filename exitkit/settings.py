@@ -71,8 +71,8 @@ class RelaySettings:
 
     # --- what the relay keeps, and when it reboots
     access_log: bool = setting(False, "lighttpd access log (without any visitor address) on or off.", checks.boolean)
-    log_lifetime_hours: int = setting(24, "Hours after which every log is gone (journal, rotated and purged files).", checks.integer(1, 720, "a number of hours"))
-    purge_dirs: tuple = setting(("/var/log/lighttpd",), "Directories whose files older than the log lifetime are deleted.", checks.list_of(checks.absolute_path, "absolute paths"))
+    log_lifetime_hours: int = setting(24, "Hours within which every log line is gone: files under /var/log and purge_dirs, the journal.", checks.integer(1, 720, "a number of hours"))
+    purge_dirs: tuple = setting((), "Log directories purged besides /var/log (never keys or configuration).", checks.list_of(checks.absolute_path, "absolute paths"))
     reboot: str = setting("nightly", "Reboot nightly, only when-required by updates, or never.", checks.one_of(*REBOOT_MODES))
     reboot_window: str = setting("02:00-04:00", "Local time window for the nightly reboot.", checks.time_window)
     reboot_max_at_once: int = setting(1, "Most relays of the fleet rebooting at the same moment.", checks.integer(1, 1000))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shlex
 
 from exitkit.configfile import UNITS, ConfigFile, static
-from exitkit.maintenance.purge import purge_command
+from exitkit.maintenance.purge import PURGE_SCRIPT, purge_command, purge_timing
 from exitkit.maintenance.schedule import RebootTime
 from exitkit.settings import RelaySettings
 from exitkit.templating import render
@@ -20,16 +20,17 @@ REBOOT_SCRIPT = "/usr/local/sbin/exitkit-reboot"
 
 
 def log_lifetime_files(settings: RelaySettings) -> list[ConfigFile]:
-    """journald in memory for the promised lifetime, and the timer that purges older files."""
-    hours = settings.log_lifetime_hours
-    half = hours * 30  # minutes: journald rotates at half the lifetime
+    """journald in memory, cut at the purge interval, and the purge that keeps every log within the lifetime."""
+    timing = purge_timing(settings.log_lifetime_hours)
     return [
-        ConfigFile(JOURNALD_DROPIN,
-                   render("maintenance/journald.conf.j2", hours=hours, half=half)),
+        ConfigFile(JOURNALD_DROPIN, render("maintenance/journald.conf.j2", hours=timing.lifetime_hours,
+                                           interval=timing.interval_minutes)),
+        static(PURGE_SCRIPT, "maintenance/exitkit-purge.sh", mode="755", check="bash -n {path}"),
         ConfigFile(PURGE_SERVICE, render(
-            "maintenance/exitkit-purge.service.j2", hours=hours, half=half,
-            find_command=shlex.join(purge_command(list(settings.purge_dirs), hours)))),
-        ConfigFile(PURGE_TIMER, render("maintenance/exitkit-purge.timer.j2")),
+            "maintenance/exitkit-purge.service.j2", hours=timing.lifetime_hours,
+            purge_command=shlex.join(purge_command(list(settings.purge_dirs), settings.log_lifetime_hours)))),
+        ConfigFile(PURGE_TIMER, render("maintenance/exitkit-purge.timer.j2", hours=timing.lifetime_hours,
+                                       interval=timing.interval_minutes)),
     ]
 
 
@@ -47,7 +48,7 @@ def reboot_scheduled(settings: RelaySettings, reboot: RebootTime | None) -> bool
 
 def reboot_files(settings: RelaySettings, reboot: RebootTime | None) -> list[ConfigFile]:
     """The guarded reboot script, and the timer at the fleet schedule's time if the relay has one."""
-    script = static(REBOOT_SCRIPT, "maintenance/exitkit-reboot.sh", mode="755")
+    script = static(REBOOT_SCRIPT, "maintenance/exitkit-reboot.sh", mode="755", check="sh -n {path}")
     if reboot is None or not reboot_scheduled(settings, reboot):
         return [script]
     timer = render("maintenance/exitkit-reboot.timer.j2", on_calendar=reboot.on_calendar,

@@ -66,7 +66,8 @@ def test_every_demo_relay_renders_every_concern(demo):
             "/var/www/exitkit/index.ja.html", "/var/www/exitkit/.well-known/security.txt",
             "/var/www/exitkit/exit-policy.txt", "/etc/lighttpd/lighttpd.conf",
             "/etc/systemd/journald.conf.d/exitkit.conf", "/etc/systemd/system/exitkit-purge.service",
-            "/etc/systemd/system/exitkit-purge.timer", "/etc/apt/apt.conf.d/52exitkit-unattended-upgrades",
+            "/etc/systemd/system/exitkit-purge.timer", "/usr/local/sbin/exitkit-purge",
+            "/etc/apt/apt.conf.d/52exitkit-unattended-upgrades",
             "/usr/local/sbin/exitkit-reboot", "/etc/systemd/system/exitkit-reboot.service",
             "/etc/systemd/system/exitkit-reboot.timer",
             "/etc/unbound/unbound.conf.d/exitkit.conf", "/etc/resolv.conf",
@@ -80,8 +81,11 @@ def test_every_demo_relay_renders_every_concern(demo):
             "/etc/exitkit/exit-policy.nft": "nft -c -f {path}",
             "/etc/lighttpd/lighttpd.conf": "lighttpd -tt -f {path}",
             "/etc/apt/apt.conf.d/52exitkit-unattended-upgrades": "apt-config -c {path} dump >/dev/null",
+            "/usr/local/sbin/exitkit-purge": "bash -n {path}",
+            "/usr/local/sbin/exitkit-reboot": "sh -n {path}",
         }
         assert files["/usr/local/sbin/exitkit-reboot"].mode == "755"
+        assert files["/usr/local/sbin/exitkit-purge"].mode == "755"
         if relay.settings.network == "tor":
             assert files["/etc/tor/torrc"].check.startswith("tor --verify-config")
         assert all(f.content for f in files.values())
@@ -201,7 +205,7 @@ def test_valid_settings_always_render(raw):
     assert f"server.port          = {values['http_port']}\n" in by_path[LIGHTTPD_CONF].content
     assert (REBOOT_TIMER in by_path) == (values["reboot"] != "never")
     journald = by_path["/etc/systemd/journald.conf.d/exitkit.conf"].content
-    assert f"MaxRetentionSec={values['log_lifetime_hours'] * 30}min" in journald
+    assert f"MaxRetentionSec={values['log_lifetime_hours'] * 30 - 1}min" in journald  # the purge interval
 
 
 # ------------------------------------------------------------------ the command
@@ -210,8 +214,8 @@ def test_render_writes_every_relay_and_says_so(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == ["relay-1", "relay-3", "relay-2"]
-    # a tor exit gets 24 files (three of them tor's), the nym gateway 21
-    assert [line.split(": ")[1].split(" files")[0] for line in lines] == ["24", "24", "21"]
+    # a tor exit gets 25 files (three of them tor's), the nym gateway 22
+    assert [line.split(": ")[1].split(" files")[0] for line in lines] == ["25", "25", "22"]
     nft = tmp_path / "out" / "relay-2" / "etc/exitkit/exit-policy.nft"
     assert "table inet exitkit" in nft.read_text()
     assert stat.S_IMODE((tmp_path / "out/relay-1/usr/local/sbin/exitkit-reboot").stat().st_mode) == 0o755
@@ -221,12 +225,12 @@ def test_render_is_deterministic(tmp_path):
     for out in ("a", "b"):
         assert exitkit("render", "inventory/demo.py", "--out", str(tmp_path / out)).returncode == 0
     first, second = tree(tmp_path / "a"), tree(tmp_path / "b")
-    assert first == second and len(first) == 24 + 24 + 21 + 1  # + the manifest
+    assert first == second and len(first) == 25 + 25 + 22 + 1  # + the manifest
 
 
 def test_render_one_relay(tmp_path):
     result = exitkit("render", "inventory/demo.py", "--out", str(tmp_path), "--relay", "relay-3")
-    assert result.returncode == 0 and result.stdout.startswith("relay-3: 24 files")
+    assert result.returncode == 0 and result.stdout.startswith("relay-3: 25 files")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exitkit-render.json", "relay-3"]
     unknown = exitkit("render", "inventory/demo.py", "--out", str(tmp_path), "--relay", "relay-9")
     assert unknown.returncode == 2 and "no relay 'relay-9'" in unknown.stderr

@@ -433,10 +433,10 @@ def test_purge_refuses_no_dirs_and_a_lone_string():
 
 
 def test_purge_command_shape():
-    assert purge_command(["/var/log/lighttpd", "/var/log/apt/"], 24) == [
-        "find", "-P", "/var/log/lighttpd", "/var/log/apt", "-xdev", "-type", "f", "-mmin", "+1440", "-delete"]
-    assert purge_command(["/var/log/exitkit"], 1)[-2] == "+60"
-    assert purge_command(["/var/log/exitkit"], 8760)[-2] == "+525600"
+    assert purge_command(["/var/log/lighttpd", "/srv-logs/nym/"], 24) == [
+        "/usr/local/sbin/exitkit-purge", str((719 + 1) * 60), "/var/log", "/srv-logs/nym"]
+    assert purge_command([], 1) == ["/usr/local/sbin/exitkit-purge", str(30 * 60), "/var/log"]
+    assert purge_command([], 8760)[1] == str((8760 * 30 - 1 + 1) * 60)
 
 
 @pytest.mark.parametrize("hours", [0, 8761, -1, True, 1.5, "24"])
@@ -448,6 +448,8 @@ def test_purge_command_refuses_bad_lifetimes(hours):
 def test_purge_command_checks_the_dirs():
     with pytest.raises(ValueError, match="/var contains /var/lib/tor"):
         purge_command(["/var/log/apt", "/var"], 24)
+    with pytest.raises(ValueError, match="single string"):
+        purge_command("/var/log/apt", 24)  # type: ignore[arg-type]
 
 
 PATH_PARTS = ["", ".", "..", "var", "lib", "tor", "tor-instances", "log", "lighttpd", "etc", "exitkit", "ssh", "root",
