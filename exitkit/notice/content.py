@@ -148,6 +148,8 @@ def _records(settings: RelaySettings, texts: Texts, reboot_time: str | None) -> 
         lines.append(texts("records.reboot_nightly" if reboot_time else "records.reboot_nightly_window"))
     elif settings.reboot == "when-required":
         lines.append(texts("records.reboot_when_required"))
+    if settings.reboot != "never":
+        lines.append(texts("records.reboot_skipped"))  # the reboot script's guard (exitkit-reboot.sh)
     if settings.security_updates:
         lines.append(texts("records.updates"))
     lines.append(texts("records.consequence"))

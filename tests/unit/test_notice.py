@@ -262,7 +262,7 @@ def test_log_lifetime_follows_the_setting(hours, worded):
     records = section(render(make_settings(log_lifetime_hours=hours)), "records")
     assert esc(en("records.no_traffic")) in records
     assert esc(en("records.operational", lifetime=worded)) in records
-    assert f"at most {worded}." in records
+    assert f"older than {worded} while the computer is running." in records
     for other in ("24 hours", "6 hours", "one hour"):
         if other != worded:
             assert other not in records
@@ -287,6 +287,13 @@ def test_reboot_when_required():
     records = section(render(make_settings(reboot="when-required"), reboot_time=None), "records")
     assert esc(en("records.reboot_when_required")) in records
     assert "every night" not in records
+
+
+@pytest.mark.parametrize("reboot, says_so", [("nightly", True), ("when-required", True), ("never", False)])
+def test_a_skipped_reboot_night_is_told_where_the_relay_reboots(reboot, says_so):
+    records = section(render(make_settings(reboot=reboot), reboot_time="03:30"), "records")
+    assert (esc(en("records.reboot_skipped")) in records) is says_so
+    assert ("the next night" in records) is says_so
 
 
 def test_no_word_about_reboots_when_the_relay_never_reboots():
