@@ -99,9 +99,9 @@ def test_a_settings_change_is_previewed_per_relay_and_changes_nothing(settings_r
     assert ("relay-1", "/etc/exitkit/exit-policy.nft") not in changed  # the rule is the nym group's
     for relay in ("relay-1", "relay-2", "relay-3"):
         journald = shown[(relay, "/etc/systemd/journald.conf.d/exitkit.conf")]
-        assert "- MaxRetentionSec=360min" in journald and "+ MaxRetentionSec=180min" in journald
+        assert "- MaxRetentionSec=359min" in journald and "+ MaxRetentionSec=179min" in journald
         purge = shown[(relay, "/etc/systemd/system/exitkit-purge.service")]
-        assert "+ Description=exitkit: delete logs older than 6 hours" in purge
+        assert "+ Description=exitkit: empty the logs so that none outlives 6 hours" in purge
     nft = shown[("relay-2", "/etc/exitkit/exit-policy.nft")]
     assert any(line.startswith("+ ") and "203.0.113.9" in line and "ticket 4712" in line for line in nft), nft
     for lines in shown.values():  # each a readable unified diff: a hunk, lines taken out and put in
