@@ -3,6 +3,7 @@ and the guarded reboot at the time the fleet schedule gave this relay."""
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 
 from exitkit.configfile import UNITS, ConfigFile, static
@@ -62,3 +63,40 @@ def reboot_files(settings: RelaySettings, reboot: RebootTime | None) -> list[Con
 def maintenance_files(settings: RelaySettings, reboot: RebootTime | None) -> list[ConfigFile]:
     """Everything the nightly maintenance writes: log lifetime, security updates, scheduled reboot."""
     return [*log_lifetime_files(settings), *security_update_files(settings), *reboot_files(settings, reboot)]
+
+
+def reboot_check_command() -> str:
+    """Shell command (run on the relay) printing what reboot_findings judges: the script's digest,
+    the timer's state and its calendar line."""
+    return (f"sha256sum {REBOOT_SCRIPT} 2>/dev/null || echo 'none  {REBOOT_SCRIPT}'; "
+            "systemctl show -p LoadState -p UnitFileState -p ActiveState exitkit-reboot.timer; "
+            f"grep -h '^OnCalendar=' {REBOOT_TIMER} 2>/dev/null || true")
+
+
+def reboot_findings(output: str, settings: RelaySettings, reboot: RebootTime | None) -> list[str]:
+    """Every way the relay differs from the page's reboot sentences, from reboot_check_command's output.
+
+    The guard that skips a night (apt/dpkg locks, a connected deploy) is the kit's
+    script byte for byte; the timer runs at the fleet schedule's time, or is absent.
+    """
+    lines = output.splitlines()
+    if not lines:
+        raise ValueError("expected the output of reboot_check_command")
+    digest = lines[0].split()[0]
+    state = dict(line.split("=", 1) for line in lines[1:] if line.split("=", 1)[0] in
+                 ("LoadState", "UnitFileState", "ActiveState"))
+    calendars = [line.split("=", 1)[1] for line in lines[1:] if line.startswith("OnCalendar=")]
+    (script, *_) = reboot_files(settings, reboot)
+    findings = []
+    if digest != hashlib.sha256(str(script.content).encode()).hexdigest():
+        findings.append(f"{REBOOT_SCRIPT} is not the kit's script that skips a night while apt, dpkg or "
+                        "a deploy is at work")
+    if reboot is not None and reboot_scheduled(settings, reboot):
+        if (state.get("UnitFileState"), state.get("ActiveState")) != ("enabled", "active"):
+            findings.append(f"exitkit-reboot.timer is {state.get('UnitFileState')} and {state.get('ActiveState')}, "
+                            "not enabled and active")
+        if calendars != [reboot.on_calendar]:
+            findings.append(f"exitkit-reboot.timer elapses at {calendars}, not at {reboot.on_calendar}")
+    elif state.get("LoadState") != "not-found":
+        findings.append("exitkit-reboot.timer exists although this relay has no scheduled reboot")
+    return findings

@@ -9,7 +9,10 @@ from itertools import pairwise
 
 import pytest
 
+from exitkit.loader import load_fleet
+from exitkit.maintenance.files import reboot_check_command, reboot_findings
 from exitkit.maintenance.purge import PURGE_STAMP, log_age_command, log_age_findings, purge_timing
+from exitkit.plan import plan_fleet
 from tests.fleet.harness import pid1_started, restart_count
 
 LIFETIME_HOURS = 12  # the shared fleet's log_lifetime_hours
@@ -31,6 +34,17 @@ def test_timers_exist_and_their_times_parse(fleet, first_run):
         check = host.run(f"systemd-analyze calendar '{calendar}'")
         assert check.rc == 0, check.stderr
         assert "Next elapse" in check.stdout
+
+
+def test_every_relay_reboots_as_its_page_says(fleet, first_run):
+    """The check the claims registry runs for the reboot sentences: the guarded script, the timer at its time."""
+    inventory = fleet.folder / "inventory" / f"{fleet.lab.name}.py"
+    loaded = load_fleet(inventory, cwd=fleet.folder)
+    plans = plan_fleet(loaded)
+    for relay in fleet.relays:
+        output = fleet.exec(relay.name, "bash", "-c", reboot_check_command()).stdout
+        settings = loaded.relay(relay.name).settings
+        assert reboot_findings(output, settings, plans[relay.name].reboot) == [], relay.name
 
 
 def test_fleet_schedule_respects_window_and_at_once_limit(fleet, first_run):

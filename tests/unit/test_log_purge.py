@@ -1,11 +1,15 @@
-"""The log lifetime's arithmetic, the purge's directories, and the judge of a relay's log ages."""
+"""The log lifetime's arithmetic, the purge's directories, and the judges of a relay's log ages and reboots."""
 
 from __future__ import annotations
+
+import hashlib
+from datetime import time
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from exitkit.maintenance.files import REBOOT_SCRIPT, reboot_files, reboot_findings
 from exitkit.maintenance.purge import (
     PURGE_STAMP,
     SLACK_MINUTES,
@@ -14,6 +18,8 @@ from exitkit.maintenance.purge import (
     log_dirs,
     purge_timing,
 )
+from exitkit.maintenance.schedule import RebootTime
+from exitkit.settings import RelaySettings
 
 NOW = 1_800_000_000
 HOUR = 3600
@@ -112,3 +118,39 @@ def test_files_written_since_the_purge_are_within_any_lifetime(hours, ages_in_se
     files += tuple((max(previous, NOW - age), 1, f"/var/log/f{index}.exitkit-previous")
                    for index, age in enumerate(ages_in_seconds))
     assert log_age_findings(output(stamp=(done, previous), journal=previous, files=files), hours) == []
+
+
+# --- the reboot sentences' check
+
+
+def reboot_output(script: str, state: tuple[str, str, str], calendars: tuple[str, ...]) -> str:
+    load, unit_file, active = state
+    return "\n".join([f"{hashlib.sha256(script.encode()).hexdigest()}  {REBOOT_SCRIPT}", f"LoadState={load}",
+                      f"UnitFileState={unit_file}", f"ActiveState={active}",
+                      *(f"OnCalendar={calendar}" for calendar in calendars)]) + "\n"
+
+
+KIT_SCRIPT = str(reboot_files(RelaySettings(), None)[0].content)
+AT_TWO = RebootTime("relay-1", time(2, 0), "Europe/Berlin", time(1, 0))
+
+
+def test_a_relay_rebooting_as_the_page_says_has_no_findings():
+    output = reboot_output(KIT_SCRIPT, ("loaded", "enabled", "active"), (AT_TWO.on_calendar,))
+    assert reboot_findings(output, RelaySettings(), AT_TWO) == []
+    never = reboot_output(KIT_SCRIPT, ("not-found", "", "inactive"), ())
+    assert reboot_findings(never, RelaySettings(reboot="never"), AT_TWO) == []
+
+
+def test_a_script_without_the_guard_or_a_timer_elsewhere_is_named():
+    unguarded = KIT_SCRIPT.replace("exit 0", "true")
+    output = reboot_output(unguarded, ("loaded", "disabled", "inactive"), ("*-*-* 05:00:00 UTC",))
+    assert reboot_findings(output, RelaySettings(), AT_TWO) == [
+        f"{REBOOT_SCRIPT} is not the kit's script that skips a night while apt, dpkg or a deploy is at work",
+        "exitkit-reboot.timer is disabled and inactive, not enabled and active",
+        "exitkit-reboot.timer elapses at ['*-*-* 05:00:00 UTC'], not at *-*-* 02:00:00 Europe/Berlin",
+    ]
+    leftover = reboot_output(KIT_SCRIPT, ("loaded", "enabled", "active"), (AT_TWO.on_calendar,))
+    assert reboot_findings(leftover, RelaySettings(reboot="never"), AT_TWO) == [
+        "exitkit-reboot.timer exists although this relay has no scheduled reboot"]
+    with pytest.raises(ValueError, match="reboot_check_command"):
+        reboot_findings("", RelaySettings(), AT_TWO)
