@@ -35,7 +35,7 @@ def draft(desk, monkeypatch, capsys, name: str):
 @pytest.mark.parametrize(("name", "language", "says"), [
     ("08-bruteforce-de.eml", "de", ["Guten Tag,", "192.0.2.31 ist ein Tor-Exit-Relay", "http://192.0.2.31/",
                                     "ließ zu diesem Zeitpunkt Verbindungen zu 198.51.100.44:22 zu"]),
-    ("14-authority-ja.eml", "ja", ["ご担当者様", "192.0.2.33 は Desk Test Exits", "24 時間より古い記録が残ることはありません",
+    ("14-authority-ja.eml", "ja", ["ご担当者様", "192.0.2.33 は Desk Test Exits", "24 時間より古い記録が残る",
                                    "宛先のアドレスとポート番号をお知らせください"]),
     ("22-policy-after-rule-en.eml", "en", ["192.0.2.32 is a Nym exit gateway",
                                            "not let connections to 198.51.100.7:443 out (reject 198.51.100.7:443)"]),
