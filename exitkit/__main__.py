@@ -1,5 +1,5 @@
 import sys
 
-from exitkit.cli import main
+from exitkit.cli import entry
 
-sys.exit(main())
+sys.exit(entry())

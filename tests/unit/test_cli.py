@@ -38,3 +38,17 @@ def test_schedule_table_lists_every_relay_once():
 def test_unknown_relay_is_named():
     result = exitkit("policy", "inventory/demo.py", "relay-9")
     assert result.returncode == 2 and "no relay 'relay-9'" in result.stderr
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    """`exitkit ... | head`: the pipe closes before exitkit writes; it stops quietly, as Unix tools do."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone before the first line
+    try:
+        done = subprocess.run([sys.executable, "-m", "exitkit", "policy", "inventory/demo.py", "relay-1"],
+                              cwd=PROJECT, stdout=write_end, stderr=subprocess.PIPE, text=True)
+    finally:
+        os.close(write_end)
+    assert done.stderr == "" and done.returncode == 141
