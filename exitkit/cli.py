@@ -4,6 +4,9 @@
     exitkit policy inventory/<fleet>.py RELAY [--form F]   the relay's effective exit policy
     exitkit policy inventory/<fleet>.py RELAY --exits-to ADDR:PORT
                                                            would RELAY exit there? (for a complaint)
+    exitkit block inventory/<fleet>.py ADDR[:PORT] --note TEXT [--expires DAY] [--dry]
+                                                           a reject entry in the fleet's settings, diff shown
+    exitkit block inventory/<fleet>.py --prune-expired     remove the entries whose expiry has passed
     exitkit schedule inventory/<fleet>.py                  the fleet's reboot schedule
     exitkit render inventory/<fleet>.py --out DIR [--relay R]
                                                            every file the kit writes, per relay
@@ -11,7 +14,7 @@
     exitkit outside inventory/<fleet>.py [--json]          what every relay serves, fetched from outside
     exitkit verify inventory/<fleet>.py [--json] [--strict]
                                                            both: wrong pages fail; DNS findings are advice
-    exitkit complaint inventory/<fleet>.py MESSAGE [--json] [--draft DIR]
+    exitkit complaint inventory/<fleet>.py MESSAGE [--json] [--draft DIR] [--block [--expires DAY]]
                                                            one complaint judged against the fleet's history
     exitkit settings-table                                 the README's settings table
 """
@@ -28,10 +31,131 @@ from exitkit.fleet import load_valid_fleet
 
 
 def cmd_check(args) -> int:
+    """Exit 0 for a valid fleet; expired blocks are reported (they stay in force until removed), not failed."""
+    from exitkit.blocking import expired_entries
+
     fleet, plans = load_valid_fleet(args.inventory)
     for relay in fleet.relays:
         s = relay.settings
         print(f"{relay.name}: {s.network} {s.nickname} {plans[relay.name].hostname or '(no name)'} ok")
+    expired = expired_entries(fleet, _today())
+    for entry in expired:
+        print(f"expired: {entry.place}: exit_policy_rules entry '{entry.rule.text}'"
+              + (f" ({entry.rule.note})" if entry.rule.note else "")
+              + f" expired on {entry.rule.expires}; still in force on {entry.relay} and the relays sharing it")
+    if expired:
+        print(f"remove them with: exitkit block {args.inventory} --prune-expired")
+    return 0
+
+
+def _today():
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).date()
+
+
+def cmd_block(args) -> int:
+    """Exit 0 when the files say it (or already did), 2 when the block cannot be written; files then untouched."""
+    from exitkit import blocking
+
+    fleet, _ = load_valid_fleet(args.inventory)
+    if args.prune_expired:
+        if args.target or args.note or args.expires:
+            print("exitkit: --prune-expired takes no address, --note or --expires", file=sys.stderr)
+            return 2
+        try:
+            return _write_blocks(args, _prune_edits(fleet), None)
+        except blocking.BlockError as error:
+            print(f"exitkit: {error}", file=sys.stderr)
+            return 2
+    if not args.target or not args.note:
+        print("exitkit: expected ADDR[:PORT] and --note naming the request, e.g. "
+              "exitkit block inventory/f.py 198.51.100.7:443 --note 'ticket 4711'", file=sys.stderr)
+        return 2
+    try:
+        rule = blocking.reject_rule(args.target, f"{args.note}; blocked {_today()}", _expiry(args.expires))
+        return _write_blocks(args, _block_edits(fleet, args.inventory, rule), rule)
+    except blocking.BlockError as error:
+        print(f"exitkit: {error}", file=sys.stderr)
+        return 2
+
+
+def _expiry(text: str | None):
+    from datetime import date
+
+    from exitkit.blocking import BlockError
+
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise BlockError(f"--expires {text!r}: expected a day such as 2027-05-31") from None
+    if day <= _today():
+        raise BlockError(f"--expires {text}: expected a day after today ({_today()})")
+    return day
+
+
+def _block_edits(fleet, inventory: str, rule) -> list:
+    from pathlib import Path
+
+    from exitkit import blocking
+    from exitkit.loader import fleet_dir, group_data_dirs
+
+    dirs = group_data_dirs(Path(inventory)) or [fleet_dir(inventory) / "group_data"]
+    edits = []
+    for place in blocking.places(fleet, dirs[0] / "all.yml"):
+        old = place.file.read_text(encoding="utf-8") if place.file.exists() else ""
+        edits.append(blocking.Edit(place.file, old, blocking.add_rule(old, place, rule)))
+    return edits
+
+
+def _prune_edits(fleet) -> list:
+    from exitkit import blocking
+
+    expired = blocking.expired_entries(fleet, _today())
+    old = {e.place.file: e.place.file.read_text(encoding="utf-8") for e in expired}
+    new = dict(old)
+    for entry in expired:
+        new[entry.place.file], _ = blocking.prune_expired(new[entry.place.file], entry.place, _today())
+    return [blocking.Edit(file, old[file], new[file]) for file in old]
+
+
+def _write_blocks(args, edits: list, rule, out=None) -> int:
+    """Show the diff; unless --dry, write, load the fleet again (and check every relay now rejects the target);
+    a fleet that fails gets its files back as they were."""
+    from exitkit import blocking
+    from exitkit.plan import exit_policy_of
+
+    out = out or sys.stdout
+    edits = [e for e in edits if e.new != e.old]
+    if not edits:
+        print("nothing to change: " + (f"every relay has '{rule.text}' already" if rule else "no expired entry"),
+              file=out)
+        return 0
+    for edit in edits:
+        print(edit.diff(), end="", file=out)
+    if getattr(args, "dry", False):
+        print("--dry: nothing written", file=out)
+        return 0
+
+    def check() -> None:
+        fleet, _ = load_valid_fleet(args.inventory)
+        if rule is None:
+            return
+        sample = str(rule.destination.network_address)
+        open_on = [r.name for r in fleet.relays if exit_policy_of(r.settings).allows(sample, rule.ports[0])]
+        if open_on:
+            raise blocking.BlockError(f"after the edit {', '.join(open_on)} would still exit to {sample}:"
+                                      f"{rule.ports[0]}; edit exit_policy_rules yourself")
+
+    try:
+        blocking.write_checked(edits, check)
+    except SystemExit:
+        print("exitkit: nothing written: the fleet would not be valid with this change", file=sys.stderr)
+        return 2
+    print(f"written: {', '.join(str(e.file) for e in edits)}; the next deploy rolls it out: "
+          f"pyinfra {args.inventory} deploys/exit.py", file=out)
     return 0
 
 
@@ -207,7 +331,33 @@ def cmd_complaint(args) -> int:  # noqa: C901
     if not facts.addresses:
         print(f"exitkit: {args.message} names no IP address; ask the complainant for the address, the time with its "
               "time zone, and the destination", file=sys.stderr)
+    if args.block and _block_complaint(args, fleet, complaint, facts) != 0:
+        return 2
     return 0 if verdict.relays else 1
+
+
+def _block_complaint(args, fleet, complaint, facts) -> int:
+    """--block: the complaint's destination rejected on every relay, the note naming the complaint and the day."""
+    from pathlib import Path
+
+    from exitkit import blocking
+
+    destination = facts.destination
+    if not destination.address:
+        print(f"exitkit: no block: the complaint names no destination address ({destination.shown()}); "
+              f"block by hand with: exitkit block {args.inventory} ADDR[:PORT] --note ...", file=sys.stderr)
+        return 2
+    name = Path(args.message).name if args.message != "-" else "from stdin"
+    subject = complaint.outer.subject
+    note = f"complaint {name}" + (f" '{subject[:60]}'" if subject else "") + f"; blocked {_today()}"
+    target = destination.shown() if destination.port else destination.address
+    try:
+        rule = blocking.reject_rule(target, note, _expiry(args.expires))
+        return _write_blocks(args, _block_edits(fleet, args.inventory, rule), rule,
+                             out=sys.stderr if args.json else sys.stdout)
+    except blocking.BlockError as error:
+        print(f"exitkit: no block: {error}", file=sys.stderr)
+        return 2
 
 
 def _write_drafts(args, fleet, complaint, facts, verdict) -> list[str]:
@@ -315,6 +465,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--form", choices=("torrc", "nym", "nftables", "summary"))
     p.add_argument("--exits-to", metavar="ADDR:PORT")
     p.set_defaults(func=cmd_policy)
+    p = sub.add_parser("block", help="add a reject entry (with a note, an optional expiry) to the fleet's settings")
+    p.add_argument("inventory")
+    p.add_argument("target", nargs="?", metavar="ADDR[:PORT]", help="an address or network; no port: every port")
+    p.add_argument("--note", help="the request or complaint it answers (the day is added)")
+    p.add_argument("--expires", metavar="YYYY-MM-DD", help="the day after which `exitkit check` reports it")
+    p.add_argument("--prune-expired", action="store_true", help="remove every entry whose expiry has passed")
+    p.add_argument("--dry", action="store_true", help="show the diff, write nothing")
+    p.set_defaults(func=cmd_block)
     p = sub.add_parser("schedule", help="the fleet's reboot schedule")
     p.add_argument("inventory")
     p.set_defaults(func=cmd_schedule)
@@ -343,6 +501,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("message", metavar="MESSAGE", help="the complaint as saved from the mail client, or - for stdin")
     p.add_argument("--json", action="store_true", help="the findings as JSON")
     p.add_argument("--draft", metavar="DIR", help="also write a reply draft to review (DIR/reply-<MESSAGE>.eml)")
+    p.add_argument("--block", action="store_true",
+                   help="also reject the destination on every relay (as exitkit block; the next deploy rolls it out)")
+    p.add_argument("--expires", metavar="YYYY-MM-DD", help="with --block: the day the block is reported as expired")
     p.set_defaults(func=cmd_complaint)
     p = sub.add_parser("deploy-path", help="the kit's deploy file, for: pyinfra INVENTORY $(exitkit deploy-path)")
     p.add_argument("--upgrade", action="store_true",

@@ -10,10 +10,11 @@ The bottom of the package: imports nothing from it.
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal, NamedTuple
 
@@ -153,7 +154,10 @@ class Rule:
     ``destination`` None means every address (``*``); ``family`` then narrows
     it to IPv4 (``*4``) or IPv6 (``*6``). For a network destination, family is
     the network's version. ``note`` is the operator's comment (a complaint
-    ticket, a date) and is carried into every rendered form.
+    ticket, a date) and is carried into every rendered form. ``expires`` is the
+    day after which the operator meant the entry to go (a block on request): the
+    rule stays in force until it is removed, and ``exitkit check`` reports it.
+    It is the kit's bookkeeping, not part of the policy: no form renders it.
     """
 
     action: Action
@@ -161,6 +165,7 @@ class Rule:
     ports: PortRange = ALL_PORTS
     family: Family | None = None
     note: str = ""
+    expires: datetime.date | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.action not in ("accept", "reject"):
@@ -182,6 +187,13 @@ class Rule:
                 object.__setattr__(self, "destination", None)
             object.__setattr__(self, "family", destination.version)
         object.__setattr__(self, "note", _clean_note(self.note))
+        if self.expires is not None and (not isinstance(self.expires, datetime.date)
+                                         or isinstance(self.expires, datetime.datetime)):
+            raise ValueError(f"expires must be a datetime.date or None, not {self.expires!r}")
+
+    def expired(self, today: datetime.date) -> bool:
+        """Whether the operator's expiry date has passed (the entry is still in force until removed)."""
+        return self.expires is not None and self.expires < today
 
     @property
     def versions(self) -> tuple[int, ...]:
@@ -258,7 +270,7 @@ def parse_rule(entry: str | Mapping[str, Any], *, index: int | None = None) -> R
 
     Accepts ``"reject 198.51.100.7:443"``, ``"accept *:8080-8090 # ticket 12"``,
     ``"reject [2001:db8::1]:443"``, ``"reject 2001:db8::/32:*"``, ``*4``/``*6``,
-    ``accept6``/``reject6``, or a mapping ``{"rule": ..., "note": ...}``.
+    ``accept6``/``reject6``, or a mapping ``{"rule": ..., "note": ..., "expires": 2027-05-31}``.
     """
     try:
         return _parse_entry(entry)
@@ -270,14 +282,16 @@ def _parse_entry(entry: Any) -> Rule:
     if isinstance(entry, Rule):
         return entry  # already parsed (programmatic callers)
     note = ""
+    expires = None
     if isinstance(entry, Mapping):
         keys = set(entry)
-        if "rule" not in keys or keys - {"rule", "note"}:
+        if "rule" not in keys or keys - {"rule", "note", "expires"}:
             raise PolicyError(
                 dict(entry),
-                "a mapping with 'rule' and optionally 'note', such as "
-                "{rule: 'reject 198.51.100.7:443', note: 'ticket 4711'}",
+                "a mapping with 'rule' and optionally 'note' and 'expires', such as "
+                "{rule: 'reject 198.51.100.7:443', note: 'ticket 4711', expires: 2027-05-31}",
             )
+        expires = _parse_expires(entry.get("expires"))
         raw_note = entry.get("note", "")
         if raw_note is None:
             raw_note = ""
@@ -292,7 +306,23 @@ def _parse_entry(entry: Any) -> Rule:
     body, hash_sign, inline_note = text.partition("#")
     if hash_sign:
         note = "; ".join(n for n in (inline_note.strip(), note.strip()) if n)
-    return _parse_body(body.strip(), note, text)
+    rule = _parse_body(body.strip(), note, text)
+    return Rule(rule.action, rule.destination, rule.ports, rule.family, rule.note, expires) if expires else rule
+
+
+def _parse_expires(value: Any) -> datetime.date | None:
+    """An entry's expiry: a date (YAML reads 2027-05-31 as one), or the same as text."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise PolicyError(value, "a day such as 2027-05-31 (the entry is reported once it has passed)",
+                      subject="expires")
 
 
 def _parse_body(body: str, note: str, value: str) -> Rule:
