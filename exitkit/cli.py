@@ -12,8 +12,9 @@
                                                            every file the kit writes, per relay
     exitkit rdns inventory/<fleet>.py [--json | --zone]    reverse DNS of every public address, and what to do
     exitkit outside inventory/<fleet>.py [--json]          what every relay serves, fetched from outside
+    exitkit dnsbl inventory/<fleet>.py [--json]            every relay address against the DNS blocklists
     exitkit verify inventory/<fleet>.py [--json] [--strict]
-                                                           both: wrong pages fail; DNS findings are advice
+                                                           all three: wrong pages fail; DNS findings are advice
     exitkit complaint inventory/<fleet>.py MESSAGE [--json] [--draft DIR] [--block [--expires DAY]]
                                                            one complaint judged against the fleet's history
     exitkit settings-table                                 the README's settings table
@@ -266,6 +267,16 @@ def cmd_rdns(args) -> int:
     return 0 if report.clean else 1
 
 
+def cmd_dnsbl(args) -> int:
+    """Exit 0 when no address is listed (lists of every exit aside), 1 when any is."""
+    from exitkit import dnsbl
+
+    fleet, _ = load_valid_fleet(args.inventory)
+    report = dnsbl.check_fleet(fleet)
+    print(report.to_json() if args.json else dnsbl.table(report))
+    return 1 if report.listed else 0
+
+
 def cmd_outside(args) -> int:
     """Exit 0 when every relay serves what its settings say, 1 otherwise."""
     from exitkit import outside
@@ -276,18 +287,20 @@ def cmd_outside(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    """Wrong pages fail; a reverse-DNS finding fails only with --strict (a PTR is advice)."""
-    from exitkit import outside, rdns
+    """Wrong pages fail; a reverse-DNS finding fails only with --strict (a PTR is advice); blocklists are advice."""
+    from exitkit import dnsbl, outside, rdns
 
     fleet, plans = load_valid_fleet(args.inventory)
     report, checks = rdns.check_fleet(fleet, plans), outside.check_fleet(fleet, plans)
+    listings = dnsbl.check_fleet(fleet)
     served, clean = all(c.ok for c in checks), report.clean
     if args.json:
         print(json.dumps({"ok": served and (clean or not args.strict), "outside": outside.to_json(checks),
-                          "rdns": report.as_dict()}, indent=2))
+                          "rdns": report.as_dict(), "dnsbl": listings.as_dict()}, indent=2))
     else:
         print("## What the relays serve\n" + outside.report_text(checks))
         print("\n## Reverse DNS" + ("" if args.strict else " (advice)") + "\n" + rdns.table(report))
+        print("\n## DNS blocklists (advice)\n" + dnsbl.table(listings))
     return 0 if served and (clean or not args.strict) else 1
 
 
@@ -491,6 +504,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("inventory")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_outside)
+    p = sub.add_parser("dnsbl", help="every relay address against the DNS blocklists of dnsbl_zones")
+    p.add_argument("inventory")
+    p.add_argument("--json", action="store_true", help="the report as JSON")
+    p.set_defaults(func=cmd_dnsbl)
     p = sub.add_parser("verify", help="outside check and reverse-DNS check together")
     p.add_argument("inventory")
     p.add_argument("--json", action="store_true")

@@ -27,6 +27,8 @@ CONTACT_PROOFS = ("", "uri-rsa", "dns-rsa")
 TORPROJECT_KEY = "A3C4 F0F9 79CA A22C DBA8  F512 EE8C BC9E 886D DD89".replace("  ", " ")
 TORPROJECT_REPOSITORY = "https://deb.torproject.org/torproject.org"
 LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
+# Blocklists that list an address for what it did (spam, abuse), not for being an exit (see exitkit.dnsbl).
+DNSBL_ZONES = ("zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org", "psbl.surriel.com")
 
 
 def setting(default: Any, meaning: str, check: checks.Check, example: str = "") -> Any:
@@ -103,8 +105,9 @@ class RelaySettings:
     restart_batch_size: int = setting(0, "Relays restarting tor or lighttpd at the same time; 0 means a quarter of the fleet, at least one.", checks.integer(0, 1000))
     restart_wait_seconds: int = setting(90, "How long a restarted relay may take to answer again before the rolling restart stops.", checks.integer(5, 3600, "a number of seconds"))
     name_must_say_exit: bool = setting(True, "Refuse relay names whose first label does not say exit, relay, proxy...", checks.boolean)
-    dns_check_resolver: str = setting("", "Resolver the reverse-DNS checks ask (address[:port]); empty means the system's (a test_network_off fleet then asks none).", checks.optional(checks.resolver_address))
+    dns_check_resolver: str = setting("", "Resolver the reverse-DNS and blocklist checks ask (address[:port]); empty means the system's (a test_network_off fleet then asks none).", checks.optional(checks.resolver_address))
     notice_url: str = setting("", "Where the notice page answers from outside; empty means `http://<public address>:<http_port>/` (for the outside check).", checks.optional(checks.url))
+    dnsbl_zones: tuple = setting(DNSBL_ZONES, "DNS blocklists `exitkit dnsbl` asks about every relay address (lists of every exit by design left out).", checks.list_of(checks.hostname, "DNS zones such as zen.spamhaus.org"))
     rdap_server: str = setting("https://rdap.org/", "RDAP service `exitkit complaint --draft` asks for the abuse contact of a mail server a spam went through; empty means none.", checks.optional(checks.url))
 
     # --- the web server

@@ -54,6 +54,13 @@ COMMANDS = [
     Typed("exitkit complaint inventory/demo.py examples/complaint.eml", says="relay-2 (nym, exitkitdemo2), address"),
     Typed("exitkit complaint inventory/demo.py examples/complaint.eml --json", says='"kind": "scanning"'),
     Typed("exitkit complaint inventory/demo.py examples/complaint.eml --draft {out}/drafts", says="relay-2 (nym"),
+    # --dry: the demo fleet's files are the repository's own, so the demo shows the diff and writes nothing
+    Typed("exitkit block inventory/demo.py 203.0.113.9:443 --note 'ticket 12' --expires 2099-12-31 --dry",
+          says="+  - rule: reject 203.0.113.9:443"),
+    Typed("exitkit block inventory/demo.py --prune-expired --dry", says="nothing to change: no expired entry"),
+    Typed("exitkit dnsbl inventory/demo.py", says="no address is listed"),
+    Typed("exitkit dnsbl inventory/demo.py --json", says='"listed": 0'),
+    Typed("exitkit verify inventory/demo.py", says="## DNS blocklists (advice)"),
     Typed("exitkit settings-table", says="| `dns_check_resolver` |"),
     Typed("exitkit deploy-path", says="deploys/exit.py"),
 ]

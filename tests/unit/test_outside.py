@@ -216,6 +216,7 @@ def test_cli_verify_fails_on_pages_and_takes_dns_findings_as_advice(relay, tmp_p
     assert advice.returncode == 0, advice.stdout + advice.stderr
     assert "Every relay serves what its settings say." in advice.stdout
     assert "## Reverse DNS (advice)" in advice.stdout
+    assert "## DNS blocklists (advice)" in advice.stdout and f"Asked {dnsmasq}" in advice.stdout
     assert ("ask your provider to set the PTR of 192.0.2.21 to tor-exit-9.example.net (now: tor-exit-1.example.net)"
             in advice.stdout)
     assert run("--strict").returncode == 1
@@ -225,3 +226,5 @@ def test_cli_verify_fails_on_pages_and_takes_dns_findings_as_advice(relay, tmp_p
     data = json.loads(wrong.stdout)
     assert data["ok"] is False and data["outside"]["ok"] is False
     assert data["rdns"]["addresses"][0]["verdict"] == "wrong-name"
+    # the test dnsmasq forwards nothing: the blocklists' questions go unanswered, which is advice too
+    assert {x["verdict"] for x in data["dnsbl"]["listings"]} == {"lookup-failed"}
