@@ -60,7 +60,6 @@ COMMANDS = [
     Typed("exitkit block inventory/demo.py --prune-expired --dry", says="nothing to change: no expired entry"),
     Typed("exitkit dnsbl inventory/demo.py", says="no address is listed"),
     Typed("exitkit dnsbl inventory/demo.py --json", says='"listed": 0'),
-    Typed("exitkit verify inventory/demo.py", says="## DNS blocklists (advice)"),
     Typed("exitkit settings-table", says="| `dns_check_resolver` |"),
     Typed("exitkit deploy-path", says="deploys/exit.py"),
 ]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import markupsafe
+import yaml
 
-from exitkit import notice
+from exitkit import notice, tor
 from exitkit.configfile import by_path
 from exitkit.plan import exit_policy_of
 from exitkit.policy import NFTABLES_RULESET, enforcement, exit_addresses, policy_files, render_nym, summarise
@@ -23,6 +26,12 @@ def settings_of(fleet, name: str) -> RelaySettings:
     from exitkit.loader import load_fleet
 
     return load_fleet(fleet.folder / "inventory" / f"{fleet.lab.name}.py", cwd=fleet.folder).relay(name).settings
+
+
+def exitkit(fleet, *args: str) -> subprocess.CompletedProcess:
+    """The command as an operator types it, from the fleet's folder."""
+    return subprocess.run([sys.executable, "-m", "exitkit", args[0], f"inventory/{fleet.lab.name}.py", *args[1:]],
+                          cwd=fleet.folder, text=True, capture_output=True, timeout=120)
 
 
 def test_every_relay_serves_and_enforces_its_policy(fleet, first_run, monkeypatch):
@@ -50,22 +59,37 @@ def test_every_relay_serves_and_enforces_its_policy(fleet, first_run, monkeypatc
     assert 'comment "ticket 4711"' in fleet.host("relay-2").run("nft list ruleset").stdout
 
 
-def test_a_complaint_reaches_every_relay_and_leaves_again(settings_restored, first_run, monkeypatch):
+def test_a_block_on_request_reaches_every_relay_and_leaves_again(settings_restored, first_run, monkeypatch):
+    """`exitkit block` writes the operator's files; the next deploy rejects the destination everywhere."""
     fleet = settings_restored
     monkeypatch.chdir(fleet.folder)
-    entry = {"rule": "reject 203.0.113.99:8080", "note": "complaint ticket 9001"}
-    for group in ("tor_exits", "nym_gateways"):
-        fleet.group_data[group]["exit_policy_rules"] = [entry, *fleet.group_data[group].get("exit_policy_rules", [])]
+    before = copy.deepcopy(fleet.group_data)
+    fleet.write()  # the files as the fleet's settings say now
+    block = exitkit(fleet, "block", "203.0.113.99:8080", "--note", "complaint ticket 9001", "--expires", "2099-01-31")
+    assert block.returncode == 0, block.stderr
+    # the tor exits set no list of their own: all.yml gets one; the Nym gateway's group file its entry first
+    assert "+++ b/group_data/all.yml" in block.stdout and "+++ b/group_data/nym_gateways.yml" in block.stdout
+    for relay in fleet.relays:
+        says = exitkit(fleet, "policy", relay.name, "--exits-to", "203.0.113.99:8080")
+        assert says.returncode == 1 and "complaint ticket 9001" in says.stdout, says.stdout
+    # a deploy writes the fleet folder from the test's settings: take them from the files exitkit block wrote
+    for group in fleet.group_data:
+        fleet.group_data[group] = yaml.safe_load((fleet.folder / "group_data" / f"{group}.yml").read_text()) or {}
     run = fleet.deploy()
     assert run.returncode == 0, run.stderr[-3000:]
     for relay in fleet.relays:
-        policy = exit_policy_of(settings_of(fleet, relay.name))
+        settings = settings_of(fleet, relay.name)
+        policy = exit_policy_of(settings)
         assert not policy.allows("203.0.113.99", 8080) and policy.allows("203.0.113.98", 8080)
         assert "complaint ticket 9001" in fleet.http(relay.name, "/exit-policy.txt").text
         assert "complaint ticket 9001" in fleet.http(relay.name, "/").text
-        assert 'comment "complaint ticket 9001"' in fleet.host(relay.name).run("nft list ruleset").stdout
-    for group in ("tor_exits", "nym_gateways"):
-        fleet.group_data[group]["exit_policy_rules"].remove(entry)
+        host = fleet.host(relay.name)
+        assert 'ip daddr 203.0.113.99 tcp dport 8080 drop comment "complaint ticket 9001' in host.run(
+            "nft list ruleset").stdout
+        if settings.network == "tor":
+            for instance in tor.instances(settings):
+                assert "ExitPolicy reject 203.0.113.99:8080" in host.file(instance.torrc).content_string.splitlines()
+    fleet.group_data = before
     run = fleet.deploy()
     assert run.returncode == 0, run.stderr[-3000:]
     for relay in fleet.relays:
