@@ -7,7 +7,13 @@ add attention lines with ``note(text)`` while preparing (for the current host) o
 When it is printed: once every relay pyinfra connected to has disconnected. pyinfra
 disconnects in the ``finally`` of its command, so this happens after its own results,
 also when hosts failed or the run stopped early ("No hosts remaining", --fail-percent).
-An ``atexit`` hook prints it if that never happened. A run that executed nothing
+An ``atexit`` hook prints it if that never happened.
+
+Interrupted means not converged: pyinfra answers SIGINT with exit status 0 and a
+SIGTERM kills it without a word, so ``track()`` takes both (and SIGHUP, a closed
+terminal) over: the run stops with 128 + the signal's number, and the summary names
+every relay whose operations did not all run as NOT CONVERGED, with those operations.
+A run that executed nothing
 (--dry, a refused confirmation, every relay unreachable so no deploy file was loaded)
 prints no summary.
 
@@ -24,12 +30,14 @@ error; a relay that answers by then is reported as skipped all the same, as it w
 from __future__ import annotations
 
 import atexit
+import signal
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 import gevent
+import pyinfra
 from pyinfra import host as current_host
 from pyinfra import logger
 from pyinfra import state as current_state
@@ -55,6 +63,7 @@ class FleetSummary(BaseStateCallback):
         self.connect_errors: dict[str, str] = {}
         self.disconnected: set[Host] = set()
         self.printed = False
+        self.stopped_by: str | None = None  # the signal that stopped the run
 
     # --- pyinfra callbacks (called as handler.method(state, ...))
     # pyinfra types these as staticmethods, but State.trigger_callbacks calls them on the handler
@@ -69,6 +78,11 @@ class FleetSummary(BaseStateCallback):
         if state.activated_hosts and self.disconnected >= state.activated_hosts:
             self.print_once(state)
 
+    def stop(self, signum: int, frame) -> None:
+        """A signal handler: remember which signal stopped the run, and stop it with a status that says so."""
+        self.stopped_by = signal.Signals(signum).name
+        raise SystemExit(128 + signum)
+
     # --- the summary
     def print_once(self, state: State) -> None:
         """Print the summary if the run executed operations and it was not printed yet."""
@@ -77,7 +91,7 @@ class FleetSummary(BaseStateCallback):
         self.printed = True
         try:
             results = outcomes(state, self)
-            text = format_summary(results)
+            text = format_summary(results, self.stopped_by)
         except Exception as error:  # a summary must never hide the run's own result
             logger.warning(f"exitkit: the fleet summary could not be made: {error!r}")
             return
@@ -108,6 +122,10 @@ class FleetSummary(BaseStateCallback):
         gevent.joinall([gevent.spawn(attempt, h) for h in down if h.name not in self.connect_errors])
 
 
+# Signals that stop a run: Ctrl-C, kill or a CI job's cancel, the control machine's terminal closing.
+STOPPING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def _tracker(state: State, remember: bool = True) -> FleetSummary:
     """The run's one FleetSummary: the deploy file runs once per host, the handler is registered once."""
     for handler in state.callback_handlers:
@@ -122,8 +140,14 @@ def _tracker(state: State, remember: bool = True) -> FleetSummary:
 
 def track(remember: bool = True) -> None:
     """Print the fleet summary at the end of this run, and (``remember``) append the run to the fleet's history;
-    call at the top of a deploy file."""
-    _tracker(current_state, remember)
+    call at the top of a deploy file.
+
+    In pyinfra's command (not in a program that uses pyinfra's API) it also takes over the stopping signals.
+    """
+    handler = _tracker(current_state, remember)
+    if pyinfra.is_cli:
+        for signum in STOPPING_SIGNALS:
+            signal.signal(signum, handler.stop)
 
 
 def note(text: str) -> None:
@@ -172,20 +196,17 @@ def outcome_of(state: State, host: Host, summary: FleetSummary, order: list[str]
     if host not in state.activated_hosts:
         outcome.skipped_reason = summary.connect_errors.get(host.name, "could not connect (reason not known)")
         return outcome
-    not_run = 0
     for op_hash in order:
         op_data = state.ops[host].get(op_hash)
         if op_data is None:
             continue
         meta = op_data.operation_meta
         if not meta.is_complete():
-            not_run += 1
+            outcome.not_run.append(_op_name(state, op_hash))
         elif meta.did_change():
             outcome.changed.append(_op_name(state, op_hash))
         elif not meta.did_succeed() and not op_data.global_arguments.get("_ignore_errors"):
             outcome.failed.append(f"{short_op_name(_op_name(state, op_hash))}: {_first_error_line(meta)}")
-    if not_run and not outcome.failed:
-        outcome.notes.append(f"the run stopped before {not_run} of its operations ran")
     return outcome
 
 

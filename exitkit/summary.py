@@ -50,14 +50,16 @@ class RelayOutcome:
     skipped_reason: str | None = None  # set when the run never reached the relay
     notes: list[str] = field(default_factory=list)
     enforcement: str = ""  # where its exit policy holds (exitkit.policy.enforcement), one plain line
+    not_run: list[str] = field(default_factory=list)  # operations the run stopped before (interrupted, failed)
 
     @property
     def needs_attention(self) -> bool:
-        return self.skipped_reason is not None or bool(self.failed) or bool(self.notes)
+        return self.skipped_reason is not None or bool(self.failed) or bool(self.notes) or bool(self.not_run)
 
     @property
     def converged(self) -> bool:
-        return self.skipped_reason is None and not self.failed
+        """A relay is converged only if every operation planned for it ran and none failed."""
+        return self.skipped_reason is None and not self.failed and not self.not_run
 
 
 def one_line(text: str) -> str:
@@ -91,6 +93,8 @@ def changes_text(outcome: RelayOutcome, width: int) -> str:
     counted = f"{len(outcome.changed)} changed" if outcome.changed else "no change"
     if outcome.failed:
         counted = f"FAILED, {counted}"
+    elif outcome.not_run:
+        counted = f"NOT CONVERGED, {counted}"
     shown: list[str] = []
     for name in names:
         more = ", …" if len(shown) + 1 < len(names) else ""
@@ -108,23 +112,33 @@ def attention_lines(outcome: RelayOutcome) -> list[str]:
     if outcome.skipped_reason is not None:
         lines.append(f"unreachable: {one_line(outcome.skipped_reason) or 'no reason given'}")
     lines += [f"failed: {one_line(f)}" for f in outcome.failed]
+    if outcome.not_run:
+        names = ", ".join(dict.fromkeys(short_op_name(n) for n in outcome.not_run))
+        lines.append(f"not run: {len(outcome.not_run)} operation{'s' if len(outcome.not_run) != 1 else ''}: {names}")
     lines += [f"note: {one_line(n)}" for n in dict.fromkeys(outcome.notes)]
     return [clip(INDENT + line, WIDTH) for line in lines]
 
 
-def verdict(outcomes: Sequence[RelayOutcome]) -> str:
-    """The totals and one word on the fleet's state, as the last line (zero counts of trouble left out)."""
+def verdict(outcomes: Sequence[RelayOutcome], stopped_by: str | None = None) -> str:
+    """The totals and one word on the fleet's state, as the last line (zero counts of trouble left out).
+
+    ``stopped_by`` names the signal that stopped the run (SIGINT, SIGTERM): such a run never says Converged.
+    """
     changed = sum(1 for o in outcomes if o.converged and o.changed)
     unchanged = sum(1 for o in outcomes if o.converged and not o.changed)
     skipped = [o.name for o in outcomes if o.skipped_reason is not None]
     failed = [o.name for o in outcomes if o.skipped_reason is None and o.failed]
+    stopped = [o.name for o in outcomes if o.skipped_reason is None and not o.failed and o.not_run]
     notes = sum(len(dict.fromkeys(o.notes)) for o in outcomes)
     parts = [f"{changed} changed", f"{unchanged} unchanged"]
     parts += [f"{len(skipped)} skipped"] if skipped else []
     parts += [f"{len(failed)} failed"] if failed else []
+    parts += [f"{len(stopped)} not finished"] if stopped else []
     parts += [f"{notes} note{'s' if notes != 1 else ''}"] if notes else []
     counts = f"{len(outcomes)} relay{'s' if len(outcomes) != 1 else ''}: {', '.join(parts)}."
-    behind = [one_line(name) for name in skipped + failed]
+    if stopped_by:
+        counts = f"{counts} Run stopped by {stopped_by}."
+    behind = [one_line(name) for name in skipped + failed + stopped]
     if behind:
         named = ", ".join(behind[:3]) + (f" and {len(behind) - 3} more" if len(behind) > 3 else "")
         return f"{counts} NOT CONVERGED, run again for {named}"
@@ -148,7 +162,7 @@ def enforcement_lines(outcomes: Sequence[RelayOutcome]) -> list[str]:
     return lines
 
 
-def format_summary(outcomes: Iterable[RelayOutcome]) -> str:
+def format_summary(outcomes: Iterable[RelayOutcome], stopped_by: str | None = None) -> str:
     """Aligned relay lines (a '!' marks the ones needing attention, details indented below), then the verdict."""
     outcomes = list(outcomes)
     head = ("relay", "net", "nickname", "address", "policy")
@@ -170,5 +184,5 @@ def format_summary(outcomes: Iterable[RelayOutcome]) -> str:
         out.append(line("! " if o.needs_attention else "  ", cells, changes_text(o, room)))
         out += attention_lines(o)
     out += enforcement_lines(outcomes)
-    out.append(verdict(outcomes))
+    out.append(verdict(outcomes, stopped_by))
     return "\n".join(out)

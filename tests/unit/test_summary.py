@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -208,3 +214,53 @@ def test_a_pyinfra_run_is_summed_up_with_notes_changes_and_the_unreachable_relay
         in text
     tracker.print_once(state)  # the atexit hook after a printed summary prints nothing more
     assert HEADER not in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ a run stopped by a signal
+STOPPED_DEPLOY = """
+from pyinfra.operations import server
+from deploys import summary
+summary.track()
+server.shell(name="Settings | Write the settings", commands=["touch {folder}/settings"])
+server.shell(name="Settings | Wait for the signal", commands=["touch {folder}/waiting; sleep 8"])
+server.shell(name="Notice page | Write the page", commands=["touch {folder}/page"])
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_run_stopped_by_a_signal_fails_and_names_what_did_not_run(tmp_path, signum):
+    """pyinfra's own command on @local, stopped mid-run: status 128 + the signal (pyinfra alone exits 0 on
+    SIGINT), the relay NOT CONVERGED with the operations that did not run, and the one after the stop never ran."""
+    (tmp_path / "inventory.py").write_text(f"relays = [('@local', {RELAY_DATA!r})]\n")
+    (tmp_path / "deploy.py").write_text(STOPPED_DEPLOY.format(folder=tmp_path))
+    pyinfra = Path(sys.executable).with_name("pyinfra")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    run = subprocess.Popen([str(pyinfra), "-y", "inventory.py", "deploy.py"], cwd=tmp_path, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "waiting").exists():
+        assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+        time.sleep(0.1)
+    run.send_signal(signum)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 128 + signum, (out, err)
+    assert (tmp_path / "settings").exists() and not (tmp_path / "page").exists()
+    text = err[err.index(HEADER):]
+    row = relay_lines(text)[0]
+    # the command in progress may finish before the signal is handled; the operation after it never runs
+    assert row.startswith("! @local") and "NOT CONVERGED, " in row and "changed: Write the settings" in row, text
+    assert re.search(rf"^{INDENT}not run: [12] operations?: (Wait for the signal, )?Write the page$", text, re.M), text
+    assert text.splitlines()[-1] == (f"1 relay: 0 changed, 0 unchanged, 1 not finished. Run stopped by "
+                                     f"{signal.Signals(signum).name}. NOT CONVERGED, run again for @local")
+
+
+def test_an_unfinished_relay_is_not_converged():
+    text = format_summary([relay("relay-1", changed=["Notice page | Write the page"],
+                                 not_run=["Logs | Journal in memory only", "Logs | Purge timer"]), relay("relay-2")],
+                          stopped_by="SIGINT")
+    rows = relay_lines(text)
+    assert rows[0].startswith("! relay-1") and rows[0].endswith("NOT CONVERGED, 1 changed: Write the page")
+    assert f"{INDENT}not run: 2 operations: Journal in memory only, Purge timer" in text
+    assert rows[1].startswith("  relay-2") and rows[1].endswith("no change")
+    assert text.splitlines()[-1] == ("2 relays: 0 changed, 1 unchanged, 1 not finished. Run stopped by SIGINT. "
+                                     "NOT CONVERGED, run again for relay-1")
