@@ -104,6 +104,7 @@ class RelaySettings:
     # --- fleet operations
     restart_batch_size: int = setting(0, "Relays restarting tor or lighttpd at the same time; 0 means a quarter of the fleet, at least one.", checks.integer(0, 1000))
     restart_wait_seconds: int = setting(90, "How long a restarted relay may take to answer again before the rolling restart stops.", checks.integer(5, 3600, "a number of seconds"))
+    run_lock_wait_seconds: int = setting(0, "How long a run waits for another run's lock on a relay; 0 means it leaves that relay alone at once.", checks.integer(0, 86400, "a number of seconds"))
     name_must_say_exit: bool = setting(True, "Refuse relay names whose first label does not say exit, relay, proxy...", checks.boolean)
     dns_check_resolver: str = setting("", "Resolver the reverse-DNS and blocklist checks ask (address[:port]); empty means the system's (a test_network_off fleet then asks none).", checks.optional(checks.resolver_address))
     notice_url: str = setting("", "Where the notice page answers from outside; empty means `http://<public address>:<http_port>/` (for the outside check).", checks.optional(checks.url))
