@@ -17,6 +17,7 @@ import shlex
 import socket
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 from pyinfra import host, state
 from pyinfra.api import FactBase, StringCommand, deploy
@@ -81,7 +82,7 @@ def take_lock():
     if previewing() or relay_release() is None:
         return  # a preview changes nothing; a relay of another release is refused untouched
     settings = relay_settings()
-    holder = dataclasses.replace(THIS_RUN, fleet=str(relay_plan().fleet_dir or os.getcwd()))
+    holder = dataclasses.replace(THIS_RUN, fleet=str((relay_plan().fleet_dir or Path.cwd()).resolve()))
     held_by = host.get_fact(RunLock, holder=holder.text(), wait_seconds=settings.run_lock_wait_seconds)
     if held_by is None:
         _release_handler().held[host.name] = holder

@@ -42,8 +42,8 @@ class LockHolder:
                        if f.name != "connection")
 
     def describe(self) -> str:
-        return (f"{self.user}@{self.control} (pid {self.pid}), fleet folder {self.fleet}, "
-                f"running since {self.started}")
+        """Who, then since when, then from where: the summary cuts its line at its width, so who comes first."""
+        return f"{self.user}@{self.control} (pid {self.pid}) since {self.started}, fleet folder {self.fleet}"
 
 
 def _one_line(value: object) -> str:
@@ -108,6 +108,6 @@ def release_command(holder: LockHolder, lock_dir: str = LOCK_DIR) -> str:
 
 def held_message(relay: str, holder: LockHolder, waited: int) -> str:
     """What the run says of a relay it left alone because another run holds its lock."""
-    waited_text = f" after waiting {waited}s" if waited else ""
-    return (f"{relay} left alone{waited_text}: another run holds its lock ({LOCK_FILE}): {holder.describe()}. "
-            "Run again when it has finished, or set run_lock_wait_seconds to wait for it")
+    waited_text = f" (waited {waited}s)" if waited else ""
+    return (f"held by {holder.describe()}{waited_text}; {relay} left alone: run again when that run has "
+            f"finished, or set run_lock_wait_seconds to wait ({LOCK_FILE})")
