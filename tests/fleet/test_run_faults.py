@@ -202,5 +202,9 @@ def test_a_full_disk_under_the_page_fails_the_run_and_the_old_page_stays(faults)
     assert_converges(fleet, 6)
     # a file cut short by the full disk stayed beside the page, never in its place; the next run replaced it
     assert fleet.exec(RELAY, "find", docroot, "-name", "*.exitkit-new").stdout == ""
-    again = fleet.deploy()
+    again = fleet.deploy("--debug")
     assert again.returncode == 0 and again.changes == 0, again.changed()
+    # a no-op run pays two commands for the lock: taking it while preparing, releasing it at the end
+    commands = re.findall(r"Running command on relay-1: (.*)", again.stderr)
+    assert sum(LOCK_FILE in command for command in commands) == 2, len(commands)
+    print(f"no-op re-run after the faults: {len(commands)} remote commands on {RELAY}")
