@@ -30,7 +30,7 @@ from exitkit import runlock
 from exitkit.runlock import LockHolder
 
 # This run, as its lock files name it (one start time and pid for every relay of the run).
-THIS_RUN = LockHolder(control=socket.getfqdn(), user=getpass.getuser(), fleet="", pid=os.getpid(),
+THIS_RUN = LockHolder(control=socket.gethostname(), user=getpass.getuser(), fleet="", pid=os.getpid(),
                       started=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
