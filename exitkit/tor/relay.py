@@ -136,7 +136,10 @@ STATE_COMMAND = (
     # the family keys a relay carries, by digest only: the key itself never leaves the relay
     "for f in /var/lib/tor/keys/*.secret_family_key /var/lib/tor-instances/*/keys/*.secret_family_key; do "
     '[ -r "$f" ] && echo "$f: $(sha256sum < "$f" | cut -d" " -f1)"; done; '
-    f'echo "tor@default: $({load_state_command("tor@default.service")})"; true'
+    f'echo "tor@default: $({load_state_command("tor@default.service")})"; '
+    # the instances serving now: a restart of one of them is what the rolling restart protects
+    "echo \"active: $(systemctl list-units --plain --no-legend --state=active 'tor@*.service' | cut -d' ' -f1 "
+    "| tr '\\n' ' ')\"; true"
 )
 
 
@@ -146,10 +149,12 @@ class TorState:
     applied: dict[str, str]       # instance name -> sha1 of the torrc it started with
     default_unit: UnitState       # tor@default: absent (tor not installed), masked or present
     family_keys: dict[str, str] = field(default_factory=dict)  # key file -> sha256 of the family key it holds
+    active: frozenset[str] = frozenset()  # instance names whose unit was active when read
 
 
 def parse_tor_state(lines: list[str]) -> TorState:
     fingerprints, applied, family_keys, unit = {}, {}, {}, UnitState.ABSENT
+    active: frozenset[str] = frozenset()
     for line in lines:
         path, _, content = line.partition(": ")
         content = content.strip()
@@ -162,7 +167,10 @@ def parse_tor_state(lines: list[str]) -> TorState:
             family_keys[path] = content
         elif path == "tor@default":
             unit = unit_state(content)
-    return TorState(fingerprints, applied, unit, family_keys)
+        elif path == "active":
+            active = frozenset(name[len("tor@"):-len(".service")] for name in content.split()
+                               if name.startswith("tor@") and name.endswith(".service"))
+    return TorState(fingerprints, applied, unit, family_keys, active)
 
 
 def family_key_problem(family: str, relay: str, own_key: bytes | None, carried: Mapping[str, Mapping[str, str]],
