@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
 
@@ -103,20 +104,21 @@ def ready_command(services: list[str], http_port: int, wait_seconds: int) -> str
            f"( {probe} ) 2>/dev/null || echo \"the notice page on 127.0.0.1:{http_port} did not answer 200\"")
     loop = (f"end=$(( $(date +%s) + {wait_seconds} )); "
             f"until systemctl is-active -q {' '.join(services)} && ( {probe} ) 2>/dev/null; do "
-            f"[ $(date +%s) -lt $end ] || {{ {why}; exit 1; }}; sleep 1; done")
+            f"[ $(date +%s) -lt $end ] || {{ {why}; exit 1; }}; sleep 0.2; done")
     return "bash -c " + shlex.quote(loop)
 
 
-def _restart_and_wait(roll: str, services: list[str], http_port: int, wait_seconds: int) -> None:
+def _restart_and_wait(roll: str, services: Callable[[], list[str]], ready: list[str], http_port: int,
+                      wait_seconds: int) -> None:
     stopped = _STOPPED_AT.get(roll)
     if stopped:
         raise RuntimeError(f"not restarted: the rolling restart stopped because {stopped} did not come back; "
                            f"{host.name} keeps running its previous configuration until the next run")
-    units = " ".join(services)
+    units = " ".join(services())
     restarted, output = host.run_shell_command(StringCommand(f"systemctl restart {units}"))
     answered = False
     if restarted:
-        answered, output = host.run_shell_command(StringCommand(ready_command(services, http_port, wait_seconds)))
+        answered, output = host.run_shell_command(StringCommand(ready_command(ready, http_port, wait_seconds)))
     if not (restarted and answered):
         _STOPPED_AT[roll] = host.name
         why = ": " + "; ".join(output.stdout_lines if restarted else output.stderr_lines[-3:])
@@ -124,19 +126,20 @@ def _restart_and_wait(roll: str, services: list[str], http_port: int, wait_secon
                            "the rolling restart stops here and relays after it keep their previous configuration")
 
 
-def rolling_restart(name: str, services: list[str], http_port: int, wait_seconds: int, batch: int, when):
-    """Restart ``services`` a batch of relays at a time; each batch must answer before the next one starts.
+def rolling_restart(name: str, services: Callable[[], list[str]], ready: list[str], http_port: int,
+                    wait_seconds: int, batch: int, when):
+    """Restart ``services`` (asked at run time) a batch of relays at a time; each batch must answer first.
 
     pyinfra runs an operation with ``_parallel=N`` in batches of N hosts; the
-    callback restarts, then waits until the services are active and the notice
+    callback restarts, then waits until the ``ready`` services are active and the notice
     page answers. A relay that does not come back stops the roll: every later
     relay fails this operation unrestarted (its new configuration waits, and
     the next run restarts it, see the units' "applied" markers).
     """
     from pyinfra.operations import python
 
-    return python.call(name=name, function=_restart_and_wait, roll=name, services=services, http_port=http_port,
-                       wait_seconds=wait_seconds, _parallel=batch, _if=when)
+    return python.call(name=name, function=_restart_and_wait, roll=name, services=services, ready=ready,
+                       http_port=http_port, wait_seconds=wait_seconds, _parallel=batch, _if=when)
 
 
 # ------------------------------------------------------------------ secrets to the control machine

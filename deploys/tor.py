@@ -10,7 +10,7 @@ from gevent.event import AsyncResult
 from pyinfra import host, state
 from pyinfra.api import FactBase, StringCommand, deploy, operation
 from pyinfra.api.host import Host
-from pyinfra.facts.files import Directory
+from pyinfra.facts.files import Directory, FileContents
 from pyinfra.operations import apt, files, python, server, systemd
 
 from deploys.context import fact_once, relay_plan, relay_settings
@@ -23,6 +23,7 @@ from exitkit.releases import Release
 from exitkit.settings import RelaySettings
 from exitkit.tor import TORPROJECT_KEYRING, TORPROJECT_SOURCES, tor_files, torproject_repository
 from exitkit.tor import repository as torrepo
+from exitkit.tor.reload import Step, TorrcChange, next_step, parse_running, running_command, torrc_change
 from exitkit.units import UnitState
 
 IDENTITY_KEYS = ("secret_id_key", "ed25519_master_id_secret_key", "ed25519_master_id_public_key")
@@ -105,13 +106,15 @@ def tor_relay():
         python.call(name="Complete MyFamily with the fingerprints of relays new to the family",
                     function=_complete_family, settings=s, family_id=family_id, release=release)
 
-    # restart where the running tor started with another torrc than the one it has now
-    stale = [i.service for i in instances
-             if i.name in current.applied and current.applied[i.name] != tor.torrc_digest(wanted[i.torrc].content)]
-    rolling_restart(name="Rolling restart of tor (a batch at a time, each must answer again)",
-                    services=[i.service for i in instances], http_port=s.http_port,
-                    wait_seconds=s.restart_wait_seconds, batch=relay_plan().restart_batch,
-                    when=lambda: bool(stale) or host.name in _FAMILY_COMPLETED)
+    # what each running tor needs for its new torrc: nothing, a reload (same process) or a restart
+    planned = {i.name: planned_change(i, current, wanted[i.torrc].content) for i in instances}
+    python.call(name="Reload tor for its new torrc; start at once the tor of a relay that was not serving",
+                function=_apply_torrc, instances=instances, planned=planned, serving=current.active,
+                _if=lambda: any(planned.values()) or host.name in _FAMILY_COMPLETED)
+    rolling_restart(name="Rolling restart of tor where a serving tor needs one (a batch at a time)",
+                    services=lambda: _TO_ROLL.get(host.name, []), ready=[i.service for i in instances],
+                    http_port=s.http_port, wait_seconds=s.restart_wait_seconds, batch=relay_plan().restart_batch,
+                    when=lambda: host.name in _TO_ROLL)
     if s.key_backup_dir:
         for instance in instances:
             backup_identity_keys(instance, fleet_dir() / s.key_backup_dir / host.name / instance.name)
@@ -170,6 +173,41 @@ def family_fingerprints(s: RelaySettings) -> tuple[dict[tuple[str, str], str], b
 
 
 _FAMILY_COMPLETED: set[str] = set()
+_TO_ROLL: dict[str, list[str]] = {}  # relay -> the services the rolling restart restarts (filled at run time)
+
+
+def planned_change(instance: tor.TorInstance, current: tor.TorState, new: str) -> TorrcChange:
+    """What the tor of ``instance`` needs for the ``new`` torrc, judged against the torrc it runs: the file on the
+    relay when its sha1 is the one tor noted at start or reload, else unknown (a restart). A tor that has not run
+    since boot needs nothing here: it starts with the new torrc."""
+    applied = current.applied.get(instance.name)
+    if applied is None or applied == tor.torrc_digest(new):
+        return TorrcChange.NOTHING
+    lines = host.get_fact(FileContents, path=instance.torrc)
+    old = "\n".join(lines) + "\n" if lines is not None else None
+    return torrc_change(old if old is not None and tor.torrc_digest(old) == applied else None, new)
+
+
+def _apply_torrc(instances: list[tor.TorInstance], planned: dict[str, TorrcChange], serving: frozenset[str]) -> None:
+    """At run time, after the torrcs (and a completed MyFamily) are in place: reload each tor that can take its
+    torrc so, start at once those that served nobody before the run, and leave the others to the rolling restart."""
+    ok, output = host.run_shell_command(StringCommand(running_command(
+        (i.name, i.torrc, i.service) for i in instances)))
+    if not ok:
+        raise RuntimeError("could not read which torrc each tor runs: " + " ".join(output.stderr_lines[-3:]))
+    running = parse_running(output.stdout_lines)
+    completed = TorrcChange.RELOAD if host.name in _FAMILY_COMPLETED else TorrcChange.NOTHING
+    steps = {i.service: next_step(max(planned.get(i.name, TorrcChange.NOTHING), completed), running[i.name],
+                                  i.name in serving) for i in instances}
+    for step, verb in ((Step.RELOAD, "reload"), (Step.START_NOW, "restart")):
+        services = [service for service, wanted in steps.items() if wanted == step]
+        if services:
+            done, out = host.run_shell_command(StringCommand(f"systemctl {verb} {' '.join(services)}"))
+            if not done:
+                raise RuntimeError(f"systemctl {verb} {' '.join(services)} failed: " + " ".join(out.stderr_lines[-3:]))
+    roll = [service for service, wanted in steps.items() if wanted == Step.ROLL]
+    if roll:
+        _TO_ROLL[host.name] = roll
 _READ_AT_RUN_TIME: dict[str, AsyncResult] = {}  # relay -> its fingerprints, read once per run
 
 
