@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import FactBase, deploy
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import files, server, systemd
 
-from deploys.context import relay_settings
+from deploys.context import fact_once, relay_settings
 from deploys.ops import write_config
 from deploys.release import relay_release
 from exitkit.configfile import by_path
@@ -42,13 +42,8 @@ def resolver():
         return  # another release: refused by release.refuse_unsupported, nothing planned
     s = relay_settings()
     wanted = by_path(resolver_files(s))
-    units = host.get_fact(ResolverUnitStates)
-    if units.unbound == UnitState.ABSENT:
-        # Debian's package starts unbound at once, resolving from the root: not before our config is checked
-        server.shell(name="Keep unbound from starting before its configuration is checked",
-                     commands=["systemctl mask unbound.service"])
-    apt.packages(name="Install unbound and the DNSSEC root trust anchor", packages=["unbound", "dns-root-data"],
-                 update=True, cache_time=3600, no_recommends=True)
+    # installed (masked until now) by base.system, in the one apt transaction of every unit's packages
+    units = fact_once(host, ResolverUnitStates)
     config = write_config(wanted[UNBOUND_CONF],
                           name="unbound configuration, checked by unbound-checkconf first")
     if units.unbound in (UnitState.ABSENT, UnitState.MASKED):

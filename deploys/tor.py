@@ -18,6 +18,7 @@ from deploys.ops import checked_file, fetch_secret, rolling_restart, write_confi
 from deploys.release import relay_release, release_of_relay
 from exitkit import control, tor
 from exitkit.configfile import UNITS, ConfigFile, by_path
+from exitkit.packages import relay_packages
 from exitkit.plan import exit_policy_of
 from exitkit.releases import Release
 from exitkit.settings import RelaySettings
@@ -66,11 +67,12 @@ def tor_relay():
     if s.tor_package_source == "torproject":
         _torproject_repository(s, by_path(tor_files(s, exit_policy_of(s), release=release))[TORPROJECT_SOURCES],
                               release)
-    if current.default_unit == UnitState.ABSENT:
-        # Debian's package starts a tor client at once: keep tor stopped until our checked torrc is in place
-        server.shell(name="Keep tor from starting before its torrc is checked",
-                     commands=["systemctl mask tor@default.service"])
-    apt.packages(name="Install tor", packages=["tor"], update=True, cache_time=3600, no_recommends=True)
+    if "tor" not in relay_packages(s):  # else base.system installed it (masked) with every other package
+        if current.default_unit == UnitState.ABSENT:
+            # Debian's package starts a tor client at once: keep tor stopped until our checked torrc is in place
+            server.shell(name="Keep tor from starting before its torrc is checked",
+                         commands=["systemctl mask tor@default.service"])
+        apt.packages(name="Install tor", packages=["tor"], update=True, cache_time=3600, no_recommends=True)
 
     family_id, family_key = "", None
     if s.tor_family:
