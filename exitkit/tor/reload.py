@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 # Options a running tor does not take on reload (lower case: tor's option names ignore case).
 # From tor's src/app/config/config.c (0.4.7 to 0.4.9): options declared V_IMMUTABLE / VAR_IMMUTABLE, and those
-# options_check_transition_cb refuses while the Sandbox is active (the kit's torrc says ``Sandbox 1``).
+# options_check_transition_cb refuses while the Sandbox is active (the kit's torrc says ``Sandbox 1``), with
+# ClientOnly and ClientOnionAuthDir, which tor's manual (Sandbox) names too: a sandboxed tor opens only the files
+# it opened at start, and must stay a server.
 IMMUTABLE = frozenset({
     "cachedirectory", "datadirectory", "disableallswap", "disabledebuggerattachment",
     "hiddenservicesinglehopmode", "hiddenservicenonanonymousmode", "keydirectory", "keepbindcapabilities",
@@ -23,7 +25,7 @@ IMMUTABLE = frozenset({
 })
 REFUSED_UNDER_SANDBOX = frozenset({
     "address", "serverdnsresolvconffile", "dirportfrontpage", "cookieauthfile", "extorportcookieauthfile",
-    "log", "connlimit",
+    "log", "connlimit", "clientonly", "clientonionauthdir",
 })
 # Where tor listens and sends from: tor re-binds listeners on reload, but the kit restarts for them, so a relay
 # never keeps serving on an old port or address beside a new one (and a port below 1024 needs tor's start-time
