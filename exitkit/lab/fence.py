@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 from exitkit.lab import LAB
@@ -117,8 +118,8 @@ def proxy_log_since(mark: int) -> list[list[str]]:
     return [fields for fields in (line.split("|") for line in lines) if len(fields) >= 5 and fields[2].isdigit()]
 
 
-def proxy_traffic(mark: int) -> tuple[int, int]:
+def proxy_traffic(mark: int, clients: Collection[str] = ()) -> tuple[int, int]:
     """Bytes the proxy fetched from the mirror and bytes it served to relays since ``mark`` (a warm cache fetches
-    little of what it serves)."""
-    entries = proxy_log_since(mark)
+    little of what it serves); with ``clients`` (addresses), only their requests: other fleets share the proxy."""
+    entries = [e for e in proxy_log_since(mark) if not clients or e[3] in clients]
     return (sum(int(e[2]) for e in entries if e[1] == "I"), sum(int(e[2]) for e in entries if e[1] == "O"))
