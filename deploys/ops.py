@@ -97,8 +97,9 @@ def ready_command(services: list[str], http_port: int, wait_seconds: int) -> str
     On time-out it prints what is still wrong (a unit not active, the page not
     answering), so the operator knows whether tor or the page failed.
     """
-    probe = (f"exec 3<>/dev/tcp/127.0.0.1/{http_port} && printf 'HEAD / HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3"
-             " && head -c 12 <&3 | grep -q ' 200'")
+    # at most 2 s per try: a page behind a firewall that drops would otherwise hold the connect for minutes
+    probe = (f"timeout 2 bash -c \"exec 3<>/dev/tcp/127.0.0.1/{http_port} && "
+             "printf 'HEAD / HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && head -c 12 <&3 | grep -q ' 200'\"")
     why = (f"for u in {' '.join(services)}; do s=$(systemctl is-active $u 2>/dev/null); "
            f"[ \"$s\" = active ] || echo \"$u is ${{s:-unknown}}\"; done; "
            f"( {probe} ) 2>/dev/null || echo \"the notice page on 127.0.0.1:{http_port} did not answer 200\"")
