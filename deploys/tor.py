@@ -24,7 +24,7 @@ from exitkit.releases import Release
 from exitkit.settings import RelaySettings
 from exitkit.tor import TORPROJECT_KEYRING, TORPROJECT_SOURCES, tor_files, torproject_repository
 from exitkit.tor import repository as torrepo
-from exitkit.tor.reload import Step, TorrcChange, next_step, parse_running, running_command, torrc_change
+from exitkit.tor.reload import RunningTor, Step, TorrcChange, next_step, parse_running, running_command, torrc_change
 from exitkit.units import UnitState
 
 IDENTITY_KEYS = ("secret_id_key", "ed25519_master_id_secret_key", "ed25519_master_id_public_key")
@@ -199,8 +199,9 @@ def _apply_torrc(instances: list[tor.TorInstance], planned: dict[str, TorrcChang
         raise RuntimeError("could not read which torrc each tor runs: " + " ".join(output.stderr_lines[-3:]))
     running = parse_running(output.stdout_lines)
     completed = TorrcChange.RELOAD if host.name in _FAMILY_COMPLETED else TorrcChange.NOTHING
-    steps = {i.service: next_step(max(planned.get(i.name, TorrcChange.NOTHING), completed), running[i.name],
-                                  i.name in serving) for i in instances}
+    steps = {i.service: next_step(max(planned.get(i.name, TorrcChange.NOTHING), completed),
+                                  running.get(i.name, RunningTor(i.name, "", "", False)), i.name in serving)
+             for i in instances}
     for step, verb in ((Step.RELOAD, "reload"), (Step.START_NOW, "restart")):
         services = [service for service, wanted in steps.items() if wanted == step]
         if services:

@@ -113,6 +113,24 @@ def test_families_list_exactly_the_other_relays(fleet, first_run):
     assert "unexpected FamilyID" not in journal and "No key was found" not in journal
 
 
+def test_new_relays_start_tor_at_once_and_take_their_family_on_reload(fleet, first_run):
+    """On a first converge nothing serves yet: no relay waits for another (the rolling restart does nothing), and
+    MyFamily, completed once every relay has made its keys, reaches each running tor by a reload: the tor process
+    started before its torrc got the complete family, and runs that torrc."""
+    changed = first_run.changed()
+    assert not [op for op in changed if "Rolling restart" in op], changed
+    assert any(op.endswith("start at once the tor of a relay that was not serving") for op in changed), changed
+    for name in TOR_RELAYS:
+        host = fleet.host(name)
+        for instance in tor_instances(fleet, name):
+            started, written = host.run(
+                f"date -d \"$(systemctl show -p ExecMainStartTimestamp --value --timestamp=us+utc {instance.service})\""
+                f" +%s.%N; date -r {instance.torrc} +%s.%N").stdout.split()
+            assert float(started) < float(written), (name, instance.service, started, written)
+            assert applied_is_current(host, instance), (name, instance.service)
+    assert_families_complete(fleet)
+
+
 def test_resolver_validates_locally_and_resolv_conf_points_at_it(fleet, first_run):
     for relay in fleet.relays:
         host = fleet.host(relay.name)
@@ -178,9 +196,11 @@ def test_a_new_relay_joins_every_family_in_one_run(settings_restored, first_run)
     fleet.lab = bigger
     try:
         fleet.groups["tor_exits"]["relay-4"] = {"nickname": "exitkittest4", "public_ipv4": "192.0.2.24"}
+        serving = tor_processes(fleet)
         run = fleet.deploy()
         assert run.returncode == 0, run.stderr[-4000:]
         assert_families_complete(fleet)
+        assert tor_processes(fleet) == serving  # the serving relays took the longer MyFamily on a reload
         assert len(fingerprints(fleet)) == 4
         again = fleet.deploy()
         assert again.returncode == 0 and again.changes == 0, again.changed()
@@ -212,18 +232,40 @@ def applied_is_current(host, instance) -> bool:
     return marker == host.run(f"sha1sum < {instance.torrc}").stdout.split()[0]
 
 
-def test_a_policy_change_restarts_tor_one_relay_at_a_time(settings_restored, first_run):
+def tor_processes(fleet) -> dict[tuple[str, str], str]:
+    """(relay, service) -> its tor's main PID and start time: a reload keeps both, a restart changes them."""
+    out = {}
+    for name in TOR_RELAYS:
+        for instance in tor_instances(fleet, name):
+            out[(name, instance.service)] = fleet.host(name).run(
+                f"systemctl show -p MainPID -p ExecMainStartTimestampMonotonic --value {instance.service}").stdout
+    return out
+
+
+def test_a_policy_change_reloads_tor_and_a_port_change_restarts_it_rolling(settings_restored, first_run):
     fleet = settings_restored
     fleet.group_data["all"]["restart_batch_size"] = 1
-    fleet.group_data["tor_exits"]["exit_policy_rules"] = [{"rule": "reject 203.0.113.77:443", "note": "rolling"}]
+    fleet.group_data["tor_exits"]["exit_policy_rules"] = [{"rule": "reject 203.0.113.77:443", "note": "reload"}]
+    before = tor_processes(fleet)
     run = fleet.deploy()
     assert run.returncode == 0, run.stderr[-3000:]
+    assert tor_processes(fleet) == before  # same processes: reloaded, not restarted
+    for name in TOR_RELAYS:
+        host = fleet.host(name)
+        assert "reject 203.0.113.77:443" in host.file("/etc/tor/torrc").content_string
+        assert all(applied_is_current(host, i) for i in tor_instances(fleet, name)), name
+
+    fleet.group_data["tor_exits"]["or_port"] = 9011
+    run = fleet.deploy()
+    assert run.returncode == 0, run.stderr[-3000:]
+    after = tor_processes(fleet)
+    assert all(after[key] != before[key] for key in before), (before, after)
     windows = []
     for name in TOR_RELAYS:
         host = fleet.host(name)
         instances = tor_instances(fleet, name)
         assert all(applied_is_current(host, i) for i in instances), name
-        assert "reject 203.0.113.77:443" in host.file("/etc/tor/torrc").content_string
+        assert "ORPort 9011 IPv4Only" in host.file("/etc/tor/torrc").content_string
         windows.append((*restart_window(host, [i.service for i in instances]), name))
     windows.sort()
     for (_, end, name), (next_start, _, next_name) in pairwise(windows):
@@ -236,7 +278,7 @@ def test_a_relay_that_does_not_come_back_stops_the_rolling_restart(settings_rest
     other must then be left running its previous torrc."""
     fleet = settings_restored
     fleet.group_data["all"].update(restart_batch_size=1, restart_wait_seconds=5)
-    fleet.group_data["tor_exits"]["exit_policy_rules"] = [{"rule": "reject 203.0.113.78:443", "note": "stuck"}]
+    fleet.group_data["tor_exits"]["or_port"] = 9021  # a port: tor must restart for it, a reload would not do
     pids = {name: fleet.host(name).run("systemctl show -p MainPID --value tor@default").stdout.strip()
             for name in TOR_RELAYS}
     block = "add table inet stuck; add chain inet stuck input { type filter hook input priority -10; }; " \
@@ -256,7 +298,7 @@ def test_a_relay_that_does_not_come_back_stops_the_rolling_restart(settings_rest
                "the notice page on 127.0.0.1:80 did not answer 200" in out, out[-3000:]
         # the other relay has the new torrc but still runs the previous one, untouched
         host = fleet.host(other)
-        assert "reject 203.0.113.78:443" in host.file("/etc/tor/torrc").content_string
+        assert "ORPort 9021 IPv4Only" in host.file("/etc/tor/torrc").content_string
         assert not applied_is_current(host, tor.instances(settings_of(fleet, other))[0])
         assert host.run("systemctl show -p MainPID --value tor@default").stdout.strip() == pids[other]
     finally:
