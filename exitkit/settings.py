@@ -80,6 +80,7 @@ class RelaySettings:
     reboot_max_at_once: int = setting(1, "Most relays of the fleet rebooting at the same moment.", checks.integer(1, 1000))
     reboot_slot_minutes: int = setting(15, "Minutes a rebooting relay counts as down.", checks.integer(5, 120, "a number of minutes"))
     security_updates: bool = setting(True, "Install Debian security updates automatically (unattended-upgrades).", checks.boolean)
+    daemon_no_traffic_logs: bool = setting(False, "Nym, Anyone, mix: the operator states that the network's own software (not set up by exitkit) logs no traffic; shown as the operator's statement.", checks.boolean)
 
     # --- the tor relay (network: tor)
     tor_package_source: str = setting("debian", "Where tor comes from: Debian's archive, or the Tor Project's own repository.", checks.one_of(*TOR_SOURCES))

@@ -108,10 +108,15 @@ class NoticeContext:
     about: tuple[str, ...]
     about_link: Link | None
     records: tuple[str, ...]
+    connections_intro: str
+    connections: tuple[str, ...]  # what the host itself connects to, one item each
+    connections_note: str
     blocking_intro: tuple[str, ...]
     blocking: tuple[BlockItem, ...]
     policy: PolicyView
+    policy_intro: str
     contact: ContactView
+    report: str  # what to put in a report
     law: tuple[LawSection, ...]
 
 
@@ -131,18 +136,31 @@ def text_values(settings: RelaySettings, *, address: str, reboot_time: str | Non
         "timezone": str(settings.timezone or ""),
         "interface": str(settings.exit_interface or ""),
         "exit_addresses": ", ".join(exit_addresses(settings)),
+        "resolvers": ", ".join(str(a) for a in settings.dns_forwarders),
     }
 
 
-def _texts_for(settings: RelaySettings, lang: str, *, address: str, reboot_time: str | None) -> Texts:
+def page_texts(settings: RelaySettings, lang: str, *, address: str, reboot_time: str | None) -> Texts:
+    """One language's texts filled in as this relay's page fills them (what ``claims.keys_in`` looks for)."""
     texts = Texts(lang, text_values(settings, address=address, reboot_time=reboot_time))
     texts.values["lifetime"] = _lifetime_text(texts, int(settings.log_lifetime_hours))
     return texts
 
 
+def runs_daemon(settings: RelaySettings) -> bool:
+    """Whether exitkit sets up the network's own software on the relay (tor only); for the others the
+    operator runs it, so the page states about it only what the operator states in the settings."""
+    return settings.network == "tor"
+
+
 def _records(settings: RelaySettings, texts: Texts, reboot_time: str | None) -> tuple[str, ...]:
     """What the relay keeps: exactly what the maintenance settings make it do."""
-    lines = [texts("records.no_traffic"), texts("records.operational")]
+    if runs_daemon(settings):
+        lines = [texts("records.no_traffic")]
+    else:
+        stated = "daemon.statement" if settings.daemon_no_traffic_logs else "daemon.unknown"
+        lines = [texts("daemon.records_kit"), texts(stated)]
+    lines.append(texts("records.operational"))
     lines.append(texts("records.web_log" if settings.access_log else "records.web_no_log"))
     if settings.reboot == "nightly":
         lines.append(texts("records.reboot_nightly" if reboot_time else "records.reboot_nightly_window"))
@@ -152,8 +170,19 @@ def _records(settings: RelaySettings, texts: Texts, reboot_time: str | None) -> 
         lines.append(texts("records.reboot_skipped"))  # the reboot script's guard (exitkit-reboot.sh)
     if settings.security_updates:
         lines.append(texts("records.updates"))
-    lines.append(texts("records.consequence"))
+    if runs_daemon(settings):
+        lines.append(texts("records.consequence"))
     return tuple(lines)
+
+
+def _connections(settings: RelaySettings, texts: Texts) -> tuple[str, ...]:
+    """What the host itself connects to, from the settings: packages, DNS, the network, time."""
+    items = [texts("connections.apt_debian")]
+    if settings.network == "tor" and settings.tor_package_source == "torproject":
+        items.append(texts("connections.apt_torproject"))
+    items.append(texts("connections.dns_forwarders" if settings.dns_forwarders else "connections.dns_root"))
+    items.append(texts("connections.tor_relays" if runs_daemon(settings) else "connections.daemon"))
+    return tuple(items)
 
 
 def _dnsel_name(*candidates: str) -> str:
@@ -296,6 +325,21 @@ def language_links(lang: str) -> tuple[LanguageLink, ...]:
     )
 
 
+def _summary(settings: RelaySettings, texts: Texts, contact: ContactView,
+             is_exit: bool) -> tuple[tuple[str, Link | None], ...]:
+    lines: list[tuple[str, Link | None]] = [(texts("summary.relay" if is_exit else "not_exit.summary"), None)]
+    if runs_daemon(settings):
+        lines.append((texts("summary.no_records"), None))
+    elif settings.daemon_no_traffic_logs:
+        lines.append((texts("daemon.summary_stated"), None))
+    lines += [
+        (texts("connections.summary"), Link("#connections", texts("connections.heading"))),
+        (texts("summary.ask_first"), Link(contact.mailto, contact.email)),
+        (texts("summary.block"), Link("#blocking", texts("blocking.heading"))),
+    ]
+    return tuple(lines)
+
+
 def notice_context(
     settings: RelaySettings,
     *,
@@ -308,8 +352,10 @@ def notice_context(
     """The page's content in one language, as data for the template."""
     if settings.network not in NETWORKS:
         raise ValueError(f"expected a network out of {', '.join(NETWORKS)}, not {settings.network!r}")
-    texts = _texts_for(settings, lang, address=address, reboot_time=reboot_time)
+    texts = page_texts(settings, lang, address=address, reboot_time=reboot_time)
     net = f"networks.{settings.network}."
+    is_exit = bool(policy_summary.is_exit)  # the policy library's own answer: does it accept anything at all
+    role = net if is_exit else f"not_exit.{settings.network}."
     identity = [
         (texts("identity.network"), (texts(net + "name"),)),
         (texts("identity.hostname"), (str(hostname),)) if hostname else None,
@@ -323,29 +369,27 @@ def notice_context(
         lang=lang,
         network=settings.network,
         t=texts.tree(),
-        title=texts(net + "title"),
-        heading=texts(net + "heading"),
-        lead=texts(net + "lead"),
+        title=texts(role + "title"),
+        heading=texts(role + "heading"),
+        lead=texts(role + "lead"),
         languages=language_links(lang),
         identity=tuple(row for row in identity if row and row[1]),
-        summary=(
-            (texts("summary.relay"), None),
-            (texts("summary.no_records"), None),
-            (texts("summary.ask_first"), Link(contact.mailto, contact.email)),
-            (texts("summary.block"), Link("#blocking", texts("blocking.heading"))),
-        ),
+        summary=_summary(settings, texts, contact, is_exit),
         about_heading=texts(net + "about_heading"),
         about=(
-            texts(net + "what"),
-            texts("about.many_users"),
-            texts("about.not_origin"),
-            texts("about.cannot_identify"),
-        ),
+            (texts(net + "what"), texts("about.many_users"), texts("about.not_origin")) if is_exit
+            else (texts("not_exit.about"),)
+        ) + (texts("about.cannot_identify"),),
         about_link=Link(about_url, texts(net + "more")) if about_url else None,
         records=_records(settings, texts, reboot_time),
+        connections_intro=texts("connections.intro"),
+        connections=_connections(settings, texts),
+        connections_note=texts("connections.time"),
         blocking_intro=(texts("blocking.ask_first"), texts("blocking.scope")),
         blocking=_blocking(settings, texts, address),
         policy=_policy(policy_summary, texts, enforcement(settings)),
+        policy_intro=texts("policy.intro" if runs_daemon(settings) else "daemon.policy_intro"),
         contact=contact,
+        report=texts("contact.report" if is_exit else "not_exit.report"),
         law=_law(settings, texts),
     )

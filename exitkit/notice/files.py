@@ -33,7 +33,8 @@ def notice_files(settings: RelaySettings, policy: ExitPolicy, *, hostname: str, 
     of the fleet plan; ``now`` only sets security.txt's expiry, which stays the same all month.
     """
     address = settings.public_ipv4 or settings.public_ipv6 or hostname
-    pages = render_pages(settings, policy_summary=summarise(policy), address=address, hostname=hostname,
+    summary = summarise(policy)
+    pages = render_pages(settings, policy_summary=summary, address=address, hostname=hostname,
                          reboot_time=reboot_time or None)
     default = default_language(settings)
     https = bool(settings.https_port and settings.acme_terms_accepted)  # the relay asks a CA for a certificate
@@ -44,7 +45,8 @@ def notice_files(settings: RelaySettings, policy: ExitPolicy, *, hostname: str, 
     return [
         *(ConfigFile(f"{DOCROOT}/{name}", html) for name, html in sorted(pages.items())),
         ConfigFile(f"{DOCROOT}/.well-known/security.txt",
-                   render_security_txt(settings, hostname=hostname, expires=security_txt_expiry(now))),
+                   render_security_txt(settings, hostname=hostname, expires=security_txt_expiry(now),
+                                       is_exit=summary.is_exit)),
         ConfigFile(f"{DOCROOT}/exit-policy.txt", render_nym(policy)),
         *([ConfigFile(TLS_INCLUDE, render("https/lighttpd-tls.sh.j2", https_port=settings.https_port,
                                           tls_live=TLS_LIVE), mode="755")] if https else []),

@@ -63,8 +63,9 @@ def https_origin(settings: RelaySettings, host: str) -> str:
     return f"https://{host}" + ("" if settings.https_port == 443 else f":{settings.https_port}")
 
 
-def render_security_txt(settings: RelaySettings, *, hostname: str, expires: datetime) -> str:
-    """/.well-known/security.txt (RFC 9116): contact, expiry, languages, canonical address."""
+def render_security_txt(settings: RelaySettings, *, hostname: str, expires: datetime, is_exit: bool) -> str:
+    """/.well-known/security.txt (RFC 9116): what the address is (an exit or not, as the policy says), contact,
+    expiry, languages, canonical address."""
     try:
         host = checks.hostname(hostname) if hostname else ""
     except ValueError:
@@ -75,6 +76,7 @@ def render_security_txt(settings: RelaySettings, *, hostname: str, expires: date
     return render(
         "notice/security.txt.j2",
         network=_one_line(english(f"networks.{settings.network}.name")),
+        role=_one_line(english("security_txt.exit" if is_exit else "security_txt.not_exit")),
         notice_url=f"http://{host}/" if host else "",
         contacts=[c for c in (mailto(_one_line(settings.abuse_email or "")),
                               tel(settings.phone) if settings.phone else "") if c],

@@ -602,7 +602,7 @@ def fields(text: str) -> list[tuple[str, str]]:
 def test_security_txt_has_the_rfc_9116_fields(network):
     expires = datetime.now(UTC) + timedelta(days=30)
     text = notice.render_security_txt(make_settings(network=network, phone="+49 30 1234567"), hostname=HOSTNAME,
-                                      expires=expires)
+                                      expires=expires, is_exit=True)
     found = fields(text)
     names = [name for name, _ in found]
     assert {"Contact", "Expires", "Preferred-Languages", "Canonical"} <= set(names)
@@ -617,12 +617,12 @@ def test_security_txt_has_the_rfc_9116_fields(network):
     languages = dict(found)["Preferred-Languages"].split(", ")
     assert languages[0] == "en" and set(languages) == set(notice.available_languages())
     comments = [line for line in text.splitlines() if line.startswith("#")]
-    assert any("exit relay" in line.lower() and f"({en(f'networks.{network}.name')})" in line for line in comments)
+    assert any("exit relay" in line.lower() and f"# {en(f'networks.{network}.name')}: " in line for line in comments)
     assert all(line == "" or line.startswith("#") or ": " in line for line in text.splitlines())
 
 
 def test_security_txt_without_hostname_or_phone():
-    text = notice.render_security_txt(make_settings(), hostname="", expires=datetime(2099, 1, 1))
+    text = notice.render_security_txt(make_settings(), hostname="", expires=datetime(2099, 1, 1), is_exit=True)
     found = fields(text)
     assert [name for name, _ in found].count("Contact") == 1
     assert "Canonical" not in dict(found)
@@ -632,19 +632,21 @@ def test_security_txt_without_hostname_or_phone():
 def test_security_txt_expires_in_utc():
     berlin = timezone(timedelta(hours=1))
     text = notice.render_security_txt(make_settings(), hostname=HOSTNAME,
-                                      expires=datetime(2099, 6, 1, 12, 30, 5, 999, tzinfo=berlin))
+                                      expires=datetime(2099, 6, 1, 12, 30, 5, 999, tzinfo=berlin), is_exit=True)
     assert dict(fields(text))["Expires"] == "2099-06-01T11:30:05Z"
 
 
 def test_security_txt_default_language_first(two_languages):
-    text = notice.render_security_txt(make_settings(language="de"), hostname=HOSTNAME, expires=datetime(2099, 1, 1))
+    text = notice.render_security_txt(make_settings(language="de"), hostname=HOSTNAME,
+                                      expires=datetime(2099, 1, 1), is_exit=True)
     assert dict(fields(text))["Preferred-Languages"] == "de, en"
 
 
 def test_security_txt_cannot_gain_lines_from_values():
     settings = make_settings(abuse_email="abuse@example.org\nContact: mailto:evil@example.net",
                              phone="+1 555\nHiring: x")
-    text = notice.render_security_txt(settings, hostname="bad\nname.example.org", expires=datetime(2099, 1, 1))
+    text = notice.render_security_txt(settings, hostname="bad\nname.example.org", expires=datetime(2099, 1, 1),
+                                      is_exit=True)
     names = [name for name, _ in fields(text)]
     assert names.count("Contact") == 2
     assert "Hiring" not in names and "Canonical" not in names

@@ -90,7 +90,8 @@ def relay(tmp_path, server, monkeypatch):
         "/index.html": (outside.HTML, pages["index.html"].encode()),
         "/exit-policy.txt": (outside.TEXT, render_nym(policy).encode()),
         "/.well-known/security.txt": (outside.TEXT,
-                                      notice.render_security_txt(s, hostname=hostname, expires=expires).encode()),
+                                      notice.render_security_txt(s, hostname=hostname, expires=expires,
+                                                                 is_exit=True).encode()),
     }
     Relay.headers_sent = dict(LIGHTTPD_HEADERS)
     return fleet, plans
