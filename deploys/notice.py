@@ -5,23 +5,29 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from pyinfra.api import deploy
-from pyinfra.operations import files, systemd
+from pyinfra.operations import files, python, systemd
 
 from deploys.context import relay_plan, relay_settings
 from deploys.ops import write_config
 from deploys.release import relay_release
+from deploys.summary import note_for
 from exitkit.configfile import by_path
-from exitkit.notice import DOCROOT, LIGHTTPD_CONF, notice_files
+from exitkit.notice import DOCROOT, EXIT_POLICY_PATH, LIGHTTPD_CONF, notice_files
 from exitkit.notice.files import TLS_INCLUDE
+from exitkit.outside import nym_policy_instruction
 from exitkit.plan import exit_policy_of
 
 # what each file is, as the run names its operation
 NAMES = {
     f"{DOCROOT}/.well-known/security.txt": "security.txt (RFC 9116)",
-    f"{DOCROOT}/exit-policy.txt": "Machine-readable exit policy",
+    f"{DOCROOT}{EXIT_POLICY_PATH}": "Machine-readable exit policy",
     LIGHTTPD_CONF: "lighttpd configuration, checked by lighttpd -tt first",
     TLS_INCLUDE: "lighttpd's HTTPS listener, once a certificate is served",
 }
+
+
+def _note_for_nym(state, host, text: str) -> None:
+    note_for(host, text)
 
 
 @deploy("Notice page")
@@ -35,8 +41,12 @@ def notice_page():
     files.directory(name="Web root", path=f"{DOCROOT}/.well-known", mode="755")
     if TLS_INCLUDE in wanted:
         files.directory(name="exitkit's scripts folder", path="/usr/local/lib/exitkit", mode="755")
-    for file in wanted.values():
-        write_config(file, name=NAMES.get(file.path) or f"Notice page {file.path.removeprefix(DOCROOT + '/')}")
+    written = {path: write_config(file, name=NAMES.get(path) or f"Notice page {path.removeprefix(DOCROOT + '/')}")
+               for path, file in wanted.items()}
+    policy_file = written[f"{DOCROOT}{EXIT_POLICY_PATH}"]
+    if settings.network == "nym":  # nym-node is the operator's: say once, when the file changes, how it follows it
+        python.call(name="How nym-node follows this policy file (a note in the summary)", function=_note_for_nym,
+                    text=nym_policy_instruction(settings, plan.hostname), _if=policy_file.did_change)
     config = write_config(lighttpd, name=NAMES[LIGHTTPD_CONF])
     systemd.service(name="lighttpd enabled and running", service="lighttpd.service", running=True, enabled=True)
     systemd.service(name="Reload lighttpd for its checked new configuration", service="lighttpd.service",

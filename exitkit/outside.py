@@ -17,13 +17,13 @@ import requests
 
 from exitkit.https import renewal_due
 from exitkit.model import Fleet, Relay
-from exitkit.notice import SECURITY_TXT_PATH, mailto, tel
+from exitkit.notice import EXIT_POLICY_PATH, SECURITY_TXT_PATH, mailto, tel
 from exitkit.plan import RelayPlan, exit_policy_of
 from exitkit.policy import policy_id, render_nym
 from exitkit.settings import RelaySettings
 
 HTML, TEXT = "text/html; charset=utf-8", "text/plain; charset=utf-8"
-PAGES = (("/", HTML), ("/exit-policy.txt", TEXT), (SECURITY_TXT_PATH, TEXT))
+PAGES = (("/", HTML), (EXIT_POLICY_PATH, TEXT), (SECURITY_TXT_PATH, TEXT))
 # What templates/lighttpd/lighttpd.conf.j2 adds to every answer: header -> how its value must begin
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'",
@@ -51,6 +51,20 @@ def notice_url(settings: RelaySettings, hostname: str = "") -> str:
     if not host:
         return ""
     return f"http://{host}/" if settings.http_port == 80 else f"http://{host}:{settings.http_port}/"
+
+
+def exit_policy_url(settings: RelaySettings, hostname: str = "") -> str:
+    """Where the relay serves its machine-readable exit policy ("" without an address to name)."""
+    base = notice_url(settings, hostname)
+    return base + "exit-policy.txt" if base else ""
+
+
+def nym_policy_instruction(settings: RelaySettings, hostname: str = "") -> str:
+    """How to make nym-node follow the relay's own policy file: exitkit does not configure nym-node."""
+    url = exit_policy_url(settings, hostname) or f"http://<this relay's address>{EXIT_POLICY_PATH}"
+    return (f"nym-node is not set up by exitkit: to make it follow this relay's exit policy, set "
+            f"upstream_exit_policy_url = '{url}' in the [exit_gateway] section of its config.toml (or start it with "
+            f"--upstream-exit-policy-url {url}) and restart it; `exitkit outside` checks that the file is served")
 
 
 def _first_difference(served: str, expected: str) -> str:
@@ -108,7 +122,7 @@ def check_relay(relay: Relay, plan: RelayPlan, session: requests.Session | None 
                 problems.append(f"{path} has {header} {value!r}, expected one beginning {start!r}")
         served[path] = answer.content
         text = answer.content.decode("utf-8", errors="replace")
-        if path == "/exit-policy.txt":
+        if path == EXIT_POLICY_PATH:
             policy = exit_policy_of(s)
             expected = render_nym(policy)
             if text != expected:

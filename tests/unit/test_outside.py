@@ -179,6 +179,17 @@ def test_where_the_page_answers():
     assert outside.notice_url(s()) == ""
 
 
+def test_how_nym_node_is_pointed_at_the_relays_policy_file():
+    settings = RelaySettings(nickname="a", operator_name="Op", abuse_email="abuse@example.net", network="nym",
+                             public_ipv4="192.0.2.22", http_port=8080)
+    assert outside.exit_policy_url(settings) == "http://192.0.2.22:8080/exit-policy.txt"
+    text = outside.nym_policy_instruction(settings)
+    assert "upstream_exit_policy_url = 'http://192.0.2.22:8080/exit-policy.txt'" in text and "[exit_gateway]" in text
+    assert "--upstream-exit-policy-url http://192.0.2.22:8080/exit-policy.txt" in text
+    assert "<this relay's address>" in outside.nym_policy_instruction(
+        RelaySettings(nickname="a", operator_name="Op", abuse_email="abuse@example.net", network="nym"))
+
+
 def test_cli_outside_exit_codes_and_json(relay, tmp_path):
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "exitkit", "outside", "inventory/lab.py", *args],
