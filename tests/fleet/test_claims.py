@@ -1,0 +1,91 @@
+"""Every claim the served pages make, checked on the converged relays of the shared fleet.
+
+Which claims a relay's pages make is read from what it serves (every language's
+page and security.txt); each claim's checks from exitkit/notice/claims.py then
+run on that relay, commands over `podman exec`, requests over HTTP. The figure
+is claims made / claims whose every check passed on the relay: it must be 1.0.
+A relay that exits nowhere is checked the same way, as an Anyone relay with
+`reject-all` (the networks whose software exitkit does not run share one path).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import pytest
+
+from exitkit.loader import load_fleet
+from exitkit.notice import available_languages, claims
+from exitkit.notice.content import page_texts
+from exitkit.plan import plan_fleet
+
+
+def claims_and_problems(fleet, name: str) -> tuple[list[str], dict[str, list[str]]]:
+    """The ids of the claims the relay's served pages make, and the problems each claim's checks found."""
+    loaded = load_fleet(fleet.folder / "inventory" / f"{fleet.lab.name}.py", cwd=fleet.folder)
+    settings, plan = loaded.relay(name).settings, plan_fleet(loaded)[name]
+    address = settings.public_ipv4 or settings.public_ipv6 or plan.hostname
+    keys: set[str] = set()
+    for lang in available_languages():
+        page = fleet.http(name, f"/index.{lang}.html")
+        assert page.status_code == 200, (name, lang)
+        keys |= claims.keys_in(page.text, page_texts(settings, lang, address=address, reboot_time=plan.reboot_time))
+    security = fleet.http(name, "/.well-known/security.txt").text
+    keys |= claims.keys_in(security, page_texts(settings, "en", address="", reboot_time=None))
+    subject = claims.subject_of(settings, plan)
+    problems: dict[str, list[str]] = {}
+    made = claims.claims_made(keys)
+    for claim in made:
+        checks = claim.checks_for(settings.network)
+        found = [] if checks else ["no check for this network"]
+        for check in checks:
+            if isinstance(check, claims.OverHttp):
+                answer = fleet.http(name, check.path)
+                found += check.judge(claims.HttpAnswer(answer.status_code, dict(answer.headers), answer.text), subject)
+            else:
+                run = fleet.exec(name, "sh", "-c", check.command(subject), check=False)
+                found += check.judge(run.stdout, subject)
+        problems[claim.id] = found
+    return [claim.id for claim in made], problems
+
+
+def figure(problems: dict[str, list[str]]) -> float:
+    return sum(not found for found in problems.values()) / len(problems)
+
+
+@pytest.mark.parametrize("name", ["relay-1", "relay-2", "relay-3"])
+def test_every_claim_of_the_served_pages_holds_on_the_relay(fleet, first_run, name):
+    started = time.monotonic()
+    made, problems = claims_and_problems(fleet, name)
+    print(f"{name}: {len(made)} claims made, figure {figure(problems):.2f}, "
+          f"checked in {time.monotonic() - started:.1f} s: {made}")
+    assert {"exit", "policy", "connects-dns", "page-loads-nothing"} <= set(made)
+    assert "not-exit" not in made
+    assert {claim: found for claim, found in problems.items() if found} == {}
+    assert figure(problems) == 1.0
+
+
+def test_a_relay_that_exits_nowhere_says_so_and_it_holds(fleet, first_run):
+    """relay-2 becomes an Anyone relay with reject-all for one converge (of it alone), then goes back."""
+    groups = copy.deepcopy(fleet.groups)
+    started = time.monotonic()
+    fleet.groups["nym_gateways"]["relay-2"].update(network="anyone", exit_policy="reject-all",
+                                                  exit_policy_rules=[])
+    try:
+        run = fleet.deploy("--limit", "relay-2")
+        assert run.returncode == 0, run.stderr[-3000:]
+        page = fleet.http("relay-2", "/index.en.html").text
+        assert "This is an Anyone relay, but not an exit" in page
+        assert "cannot have come from the people who use Anyone" in page
+        assert "not an exit" in fleet.http("relay-2", "/.well-known/security.txt").text
+        made, problems = claims_and_problems(fleet, "relay-2")
+        print(f"relay-2 (anyone, reject-all): {len(made)} claims, figure {figure(problems):.2f}: {made}")
+        assert "not-exit" in made and "exit" not in made
+        assert {claim: found for claim, found in problems.items() if found} == {}
+    finally:
+        fleet.groups = groups
+        again = fleet.deploy("--limit", "relay-2")
+        print(f"anyone/reject-all and back: {time.monotonic() - started:.1f} s")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "nym-node" in "\n".join(again.summary_row("relay-2")), again.summary  # its policy file changed back
