@@ -63,6 +63,13 @@ def one_of(*choices: str) -> Check:
     return check
 
 
+def language_tag(value: Any) -> str:
+    """A language tag (BCP 47, as security.txt's Preferred-Languages takes them): en, de, pt-BR."""
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z0-9]{1,8})*", value):
+        raise ValueError("expected a language tag such as en, de or pt-BR")
+    return value
+
+
 def list_of(item: Check, what: str) -> Check:
     def check(value: Any) -> tuple:
         if not isinstance(value, (list, tuple)):

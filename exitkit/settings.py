@@ -56,6 +56,8 @@ class RelaySettings:
     postal_address: str = setting("", "Postal or legal address shown on the notice page.", checks.optional(checks.nonempty))
     language: str = setting("en", "Language the notice page is served in by default.", checks.one_of(*LANGUAGES))
     jurisdictions: tuple = setting((), "Legal sections shown on the notice page: us, de, jp, eu.", checks.list_of(checks.one_of(*JURISDICTIONS), "jurisdictions"))
+    investigator_languages: tuple = setting((), "Languages the operator reads reports in (tags such as en, de): the page's section for investigators and security.txt's Preferred-Languages; empty means the page's default language.", checks.list_of(checks.language_tag, "language tags"))
+    response_time_hours: int = setting(0, "Hours within which the operator commits to answer a report, shown to investigators; 0 shows no commitment.", checks.integer(0, 720, "a number of hours"))
 
     # --- addresses and names
     domain: str = setting("", "Operator's DNS domain; relay names are made inside it.", checks.optional(checks.hostname), "example.org")

@@ -31,7 +31,13 @@ from exitkit.notice.content import (
     tel,
 )
 from exitkit.notice.files import DOCROOT, LIGHTTPD_CONF, notice_files, security_txt_expiry
-from exitkit.notice.render import render_notice, render_pages, render_security_txt
+from exitkit.notice.render import (
+    render_fact_sheet,
+    render_fact_sheets,
+    render_notice,
+    render_pages,
+    render_security_txt,
+)
 from exitkit.notice.texts import (
     PLACEHOLDERS,
     REFERENCE_LANGUAGE,
@@ -67,6 +73,8 @@ __all__ = [
     "notice_context",
     "notice_files",
     "placeholders",
+    "render_fact_sheet",
+    "render_fact_sheets",
     "render_notice",
     "render_pages",
     "render_security_txt",

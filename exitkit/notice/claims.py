@@ -145,6 +145,14 @@ def _judge_torrc_policy(output: str, subject: Subject) -> list[str]:
     return problems
 
 
+def _judge_nicknames(output: str, subject: Subject) -> list[str]:
+    lines, problems = _per_torrc(output, subject)
+    for instance in instances(subject.settings):
+        if f"Nickname {instance.nickname}" not in lines.get(instance.torrc, []):
+            problems.append(f"{instance.torrc} lacks 'Nickname {instance.nickname}'")
+    return problems
+
+
 def _judge_tor_relays(output: str, subject: Subject) -> list[str]:
     lines, problems = _per_torrc(output, subject)
     for path, found in lines.items():
@@ -347,18 +355,18 @@ CLAIMS: tuple[Claim, ...] = (
           ("exit_policy", "exit_policy_rules", "ipv6_exit", "exit_interface", "public_ipv4", "public_ipv6"),
           ((TOR, TORRC_POLICY), (ALL, NFT_POLICY), (ALL, POLICY_FILE))),
     Claim("no-traffic-logs", "tor keeps no record of the traffic it forwards",
-          ("summary.no_records", "records.no_traffic", "records.consequence"),
+          ("summary.no_records", "records.no_traffic", "records.consequence", "investigators.handover"),
           ("network",),
           ((TOR, OnRelay(_torrc_lines("Log|SafeLogging"), _judge_tor_logging,
                          "every torrc logs only `notice` to syslog, with `SafeLogging 1`")),)),
     Claim("kit-keeps-no-traffic-logs", "what exitkit sets up (firewall, resolver, web server) records no traffic",
-          ("daemon.records_kit",),
+          ("daemon.records_kit", "investigators.handover_kit"),
           ("network", "access_log"),
           ((ALL, OnRelay(_no_traffic_logging_kit_command, _judge_no_traffic_logging_kit,
                          "the loaded nftables table has no `log`, unbound's log-queries and log-replies are `no`, "
                          "lighttpd's access log format has no address")),)),
     Claim("operational-logs", "the journal is in memory and logs are gone after the lifetime",
-          ("records.operational",),
+          ("records.operational", "investigators.handover", "investigators.handover_kit"),
           ("log_lifetime_hours", "purge_dirs"),
           ((ALL, OnRelay(lambda s: f"systemd-analyze cat-config systemd/journald.conf; "
                                    f"systemctl is-enabled {PURGE_TIMER.rsplit('/', 1)[-1]}",
@@ -404,6 +412,11 @@ CLAIMS: tuple[Claim, ...] = (
           ((TOR, OnRelay(_torrc_lines("ORPort|DisableNetwork"), _judge_tor_relays,
                          "every torrc has an `ORPort` and every tor unit is active (`DisableNetwork 1` only in test "
                          "fleets)")),)),
+    Claim("tor-nicknames", "the tor relays at this address carry the nicknames listed",
+          ("investigators.relays",),
+          ("nickname", "tor_instances"),
+          ((TOR, OnRelay(_torrc_lines("Nickname"), _judge_nicknames,
+                         "each instance's torrc has its `Nickname` and every tor unit is active")),)),
     Claim("page-loads-nothing", "the page is served by the relay and loads nothing from elsewhere",
           ("page.footer",), (),
           ((ALL, OverHttp("/", _judge_page_loads_nothing,
@@ -440,6 +453,16 @@ NOT_CLAIMS: dict[str, str] = {
     "policy.note": "table label",
     "contact.*": "contact labels and advice for reports",
     "law.*": "general legal information (not advice), per the operator's jurisdictions",
+    "investigators.papers": "label of the operator's postal address",
+    "investigators.languages": "label of the operator's own statement (investigator_languages)",
+    "investigators.response_label": "label of the operator's commitment",
+    "investigators.response": "the operator's own commitment (response_time_hours), worded as such",
+    "investigators.lookups": "introduces links to the network's public records",
+    "investigators.relay_search": "link label",
+    "investigators.exonerator": "link label",
+    "investigators.fact_sheet": "pointer to the fact sheet",
+    "investigators.sheet_title": "title of the fact sheet",
+    "investigators.sheet_source": "pointer to the notice page",
 }
 
 

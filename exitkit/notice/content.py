@@ -12,9 +12,10 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from exitkit.notice.texts import Texts, available_languages, load_texts
+from exitkit.notice.texts import Texts, available_languages, default_language, load_texts
 from exitkit.policy import Enforcement, PolicySummary, enforcement, exit_addresses
 from exitkit.settings import JURISDICTIONS, NETWORKS, RelaySettings
+from exitkit.tor.relay import instances
 
 #: Same-origin paths the page links to (served by lighttpd beside the page).
 EXIT_POLICY_PATH = "/exit-policy.txt"
@@ -29,6 +30,7 @@ ABOUT_URLS: dict[str, str] = {
 }
 TOR_BULK_EXIT_LIST = "https://check.torproject.org/torbulkexitlist"
 TOR_EXONERATOR = "https://metrics.torproject.org/exonerator.html"
+TOR_RELAY_SEARCH = "https://metrics.torproject.org/rs.html#search/"
 TOR_DNSEL_ZONE = "dnsel.torproject.org"
 NYM_EXIT_GATEWAYS = "https://validator.nymtech.net/api/v1/unstable/nym-nodes/skimmed/exit-gateways/all"
 ANYONE_BULK_EXIT_LIST = "https://check.en.anyone.tech/anonbulkexitlist"
@@ -85,6 +87,19 @@ class ContactView:
 
 
 @dataclass(frozen=True)
+class InvestigatorsView:
+    """What an investigator needs in one place; also the printable fact sheet's content."""
+
+    handover: str  # what the operator can and cannot hand over
+    papers: str  # postal address for legal papers ("" when not set)
+    languages: tuple[str, ...]  # names of the languages the operator reads
+    response: str  # the committed response time, worded ("" without a commitment)
+    lookups: tuple[Link, ...]  # the network's public records, opened for this address
+    relays: tuple[tuple[str, Link], ...]  # (nickname, its record) for every tor instance
+    fact_sheet: Link
+
+
+@dataclass(frozen=True)
 class LawSection:
     code: str
     heading: str
@@ -117,6 +132,7 @@ class NoticeContext:
     policy_intro: str
     contact: ContactView
     report: str  # what to put in a report
+    investigators: InvestigatorsView
     law: tuple[LawSection, ...]
 
 
@@ -137,6 +153,7 @@ def text_values(settings: RelaySettings, *, address: str, reboot_time: str | Non
         "interface": str(settings.exit_interface or ""),
         "exit_addresses": ", ".join(exit_addresses(settings)),
         "resolvers": ", ".join(str(a) for a in settings.dns_forwarders),
+        "response": "",  # worded per language below
     }
 
 
@@ -144,6 +161,7 @@ def page_texts(settings: RelaySettings, lang: str, *, address: str, reboot_time:
     """One language's texts filled in as this relay's page fills them (what ``claims.keys_in`` looks for)."""
     texts = Texts(lang, text_values(settings, address=address, reboot_time=reboot_time))
     texts.values["lifetime"] = _lifetime_text(texts, int(settings.log_lifetime_hours))
+    texts.values["response"] = _lifetime_text(texts, int(settings.response_time_hours or 0))
     return texts
 
 
@@ -313,6 +331,48 @@ def _law(settings: RelaySettings, texts: Texts) -> tuple[LawSection, ...]:
     )
 
 
+def reader_languages(settings: RelaySettings) -> tuple[str, ...]:
+    """The languages the operator reads reports in: the setting, else the page's default language."""
+    return tuple(settings.investigator_languages) or (default_language(settings),)
+
+
+def _language_name(code: str) -> str:
+    return load_texts(code)["meta"]["language_name"] if code in available_languages() else code
+
+
+def fact_sheet_path(lang: str) -> str:
+    return f"/facts.{lang}.html"
+
+
+def _investigators(settings: RelaySettings, texts: Texts, address: str, lang: str) -> InvestigatorsView:
+    lookups: tuple[Link, ...] = ()
+    relays: tuple[tuple[str, Link], ...] = ()
+    if settings.network == "tor":
+        ip = next((a for a in _addresses(address, settings) if _is_ip(a)), "")
+        if ip:
+            lookups = (Link(TOR_RELAY_SEARCH + quote(ip, safe=":."), texts("investigators.relay_search")),
+                       Link(f"{TOR_EXONERATOR}?ip={quote(ip, safe=':.')}", texts("investigators.exonerator")))
+        relays = tuple((instance.nickname, Link(TOR_RELAY_SEARCH + quote(instance.nickname), instance.nickname))
+                       for instance in instances(settings))
+    return InvestigatorsView(
+        handover=texts("investigators.handover" if runs_daemon(settings) else "investigators.handover_kit"),
+        papers=str(settings.postal_address or ""),
+        languages=tuple(_language_name(code) for code in reader_languages(settings)),
+        response=texts("investigators.response") if settings.response_time_hours else "",
+        lookups=lookups,
+        relays=relays,
+        fact_sheet=Link(fact_sheet_path(lang), fact_sheet_path(lang)),
+    )
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _addresses(address: str, settings: RelaySettings) -> tuple[str, ...]:
     found = [str(a).strip() for a in (address, settings.public_ipv4, settings.public_ipv6) if a and str(a).strip()]
     return tuple(dict.fromkeys(found))
@@ -391,5 +451,6 @@ def notice_context(
         policy_intro=texts("policy.intro" if runs_daemon(settings) else "daemon.policy_intro"),
         contact=contact,
         report=texts("contact.report" if is_exit else "not_exit.report"),
+        investigators=_investigators(settings, texts, address, lang),
         law=_law(settings, texts),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from exitkit.configfile import ConfigFile
-from exitkit.notice.render import render_pages, render_security_txt
+from exitkit.notice.render import render_fact_sheets, render_pages, render_security_txt
 from exitkit.notice.texts import available_languages, default_language
 from exitkit.policy import ExitPolicy, render_nym, summarise
 from exitkit.settings import RelaySettings
@@ -36,6 +36,8 @@ def notice_files(settings: RelaySettings, policy: ExitPolicy, *, hostname: str, 
     summary = summarise(policy)
     pages = render_pages(settings, policy_summary=summary, address=address, hostname=hostname,
                          reboot_time=reboot_time or None)
+    pages |= render_fact_sheets(settings, policy_summary=summary, address=address, hostname=hostname,
+                                reboot_time=reboot_time or None)
     default = default_language(settings)
     https = bool(settings.https_port and settings.acme_terms_accepted)  # the relay asks a CA for a certificate
     lighttpd = render("lighttpd/lighttpd.conf.j2", docroot=DOCROOT, http_port=settings.http_port,

@@ -6,7 +6,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from exitkit import checks
-from exitkit.notice.content import SECURITY_TXT_PATH, mailto, notice_context, tel, text_values
+from exitkit.notice.content import (
+    SECURITY_TXT_PATH,
+    fact_sheet_path,
+    mailto,
+    notice_context,
+    reader_languages,
+    tel,
+    text_values,
+)
 from exitkit.notice.texts import REFERENCE_LANGUAGE, Texts, available_languages, default_language
 from exitkit.policy import PolicySummary
 from exitkit.settings import RelaySettings
@@ -29,6 +37,12 @@ def render_notice(
     return render("notice/index.html.j2", page=context)
 
 
+def render_fact_sheet(settings: RelaySettings, **where: Any) -> str:
+    """The printable one-page fact sheet for investigators in one language, as HTML: the page's own data
+    (``where``: render_notice's keywords), laid out by templates/notice/facts.html.j2."""
+    return render("notice/facts.html.j2", page=notice_context(settings, **where))
+
+
 def render_pages(
     settings: RelaySettings,
     *,
@@ -44,6 +58,12 @@ def render_pages(
         for code in available_languages()
     }
     return {"index.html": pages[f"index.{default_language(settings)}.html"], **pages}
+
+
+def render_fact_sheets(settings: RelaySettings, **where: Any) -> dict[str, str]:
+    """File name -> HTML: the fact sheet facts.<code>.html for every language (``where`` as render_pages')."""
+    return {fact_sheet_path(code).lstrip("/"): render_fact_sheet(settings, lang=code, **where)
+            for code in available_languages()}
 
 
 def _one_line(value: Any) -> str:
@@ -70,8 +90,7 @@ def render_security_txt(settings: RelaySettings, *, hostname: str, expires: date
         host = checks.hostname(hostname) if hostname else ""
     except ValueError:
         host = ""
-    default = default_language(settings)
-    languages = [default] + [code for code in available_languages() if code != default]
+    languages = reader_languages(settings)
     english = Texts(REFERENCE_LANGUAGE, text_values(settings, address="", reboot_time=None))
     return render(
         "notice/security.txt.j2",

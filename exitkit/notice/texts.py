@@ -26,7 +26,7 @@ REFERENCE_LANGUAGE = "en"
 
 #: Placeholders a text may use (see the comment at the top of en.yml).
 PLACEHOLDERS = frozenset({"address", "operator", "lifetime", "time", "window", "timezone", "interface",
-                          "exit_addresses", "resolvers"})
+                          "exit_addresses", "resolvers", "response"})
 #: Placeholders only the texts under ``units`` may use.
 UNIT_PLACEHOLDERS = frozenset({"n"})
 

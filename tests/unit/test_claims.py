@@ -38,6 +38,8 @@ def rendered_keys(settings: RelaySettings, lang: str, reboot_time: str = "03:15"
     summary = policy.summarise(built)
     html = notice.render_notice(settings, policy_summary=summary, address=ADDRESS, hostname=HOSTNAME,
                                 reboot_time=reboot_time, lang=lang)
+    html += notice.render_fact_sheet(settings, policy_summary=summary, address=ADDRESS, hostname=HOSTNAME,
+                                     reboot_time=reboot_time, lang=lang)
     security = notice.render_security_txt(settings, hostname=HOSTNAME, expires=datetime(2099, 1, 1),
                                           is_exit=summary.is_exit)
     keys = claims.keys_in(html, page_texts(settings, lang, address=ADDRESS, reboot_time=reboot_time))
@@ -54,6 +56,9 @@ relays = st.builds(
     dns_forwarders=st.sampled_from(((), ("192.0.2.53",))),
     tor_package_source=st.sampled_from(("debian", "torproject")),
     daemon_no_traffic_logs=st.booleans(),
+    tor_instances=st.integers(1, 3),
+    response_time_hours=st.sampled_from((0, 48)),
+    postal_address=st.sampled_from(("", "Beispielstraße 1, 10115 Berlin")),
     ipv6_exit=st.booleans(),
     jurisdictions=st.sampled_from(((), ("us", "de", "jp", "eu"))),
 )

@@ -64,6 +64,7 @@ def test_every_demo_relay_renders_every_concern(demo):
             "/etc/exitkit/exit-policy.nft", "/etc/systemd/system/exitkit-exit-policy.service",
             "/var/www/exitkit/index.html", "/var/www/exitkit/index.en.html", "/var/www/exitkit/index.de.html",
             "/var/www/exitkit/index.ja.html", "/var/www/exitkit/.well-known/security.txt",
+            "/var/www/exitkit/facts.en.html", "/var/www/exitkit/facts.de.html", "/var/www/exitkit/facts.ja.html",
             "/var/www/exitkit/exit-policy.txt", "/etc/lighttpd/lighttpd.conf",
             "/etc/systemd/journald.conf.d/exitkit.conf", "/etc/systemd/system/exitkit-purge.service",
             "/etc/systemd/system/exitkit-purge.timer", "/usr/local/sbin/exitkit-purge",
@@ -214,8 +215,8 @@ def test_render_writes_every_relay_and_says_so(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == ["relay-1", "relay-3", "relay-2"]
-    # a tor exit gets 25 files (three of them tor's), the nym gateway 22
-    assert [line.split(": ")[1].split(" files")[0] for line in lines] == ["25", "25", "22"]
+    # a tor exit gets 28 files (three of them tor's), the nym gateway 25
+    assert [line.split(": ")[1].split(" files")[0] for line in lines] == ["28", "28", "25"]
     nft = tmp_path / "out" / "relay-2" / "etc/exitkit/exit-policy.nft"
     assert "table inet exitkit" in nft.read_text()
     assert stat.S_IMODE((tmp_path / "out/relay-1/usr/local/sbin/exitkit-reboot").stat().st_mode) == 0o755
@@ -225,12 +226,12 @@ def test_render_is_deterministic(tmp_path):
     for out in ("a", "b"):
         assert exitkit("render", "inventory/demo.py", "--out", str(tmp_path / out)).returncode == 0
     first, second = tree(tmp_path / "a"), tree(tmp_path / "b")
-    assert first == second and len(first) == 25 + 25 + 22 + 1  # + the manifest
+    assert first == second and len(first) == 28 + 28 + 25 + 1  # + the manifest
 
 
 def test_render_one_relay(tmp_path):
     result = exitkit("render", "inventory/demo.py", "--out", str(tmp_path), "--relay", "relay-3")
-    assert result.returncode == 0 and result.stdout.startswith("relay-3: 25 files")
+    assert result.returncode == 0 and result.stdout.startswith("relay-3: 28 files")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exitkit-render.json", "relay-3"]
     unknown = exitkit("render", "inventory/demo.py", "--out", str(tmp_path), "--relay", "relay-9")
     assert unknown.returncode == 2 and "no relay 'relay-9'" in unknown.stderr

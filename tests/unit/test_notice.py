@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from exitkit import notice, policy
+from exitkit.notice.content import page_texts
 from exitkit.settings import JURISDICTIONS, NETWORKS, RelaySettings
 
 ADDRESS = "203.0.113.7"
@@ -539,7 +540,48 @@ def _validator_pages() -> dict[str, str]:
     pages.update(nasty_pages())
     for lang in notice.available_languages():
         pages[f"lang-{lang}"] = render(make_settings(jurisdictions=JURISDICTIONS, **FULL_CONTACT), lang=lang)
+        for network in NETWORKS:
+            full = make_settings(network=network, tor_instances=2, response_time_hours=48, **FULL_CONTACT)
+            pages[f"facts-{network}-{lang}"] = fact_sheet(full, lang=lang)
+        pages[f"facts-minimal-{lang}"] = fact_sheet(make_settings(), lang=lang, hostname="")
     return pages
+
+
+def fact_sheet(settings, *, lang="en", hostname=HOSTNAME, summary=None) -> str:
+    return notice.render_fact_sheet(settings, policy_summary=summary or make_summary(), address=ADDRESS,
+                                    hostname=hostname, reboot_time="03:15", lang=lang)
+
+
+@pytest.mark.parametrize("lang", notice.available_languages())
+def test_fact_sheet_gives_investigators_every_identifier_and_lookup(lang):
+    settings = make_settings(tor_instances=2, response_time_hours=48, investigator_languages=("en", "fr"),
+                             **FULL_CONTACT)
+    sheet = fact_sheet(settings, lang=lang)
+    assert f'<html lang="{lang}"' in sheet and esc(FULL_CONTACT["postal_address"]) in sheet
+    for nickname in ("exitkit1", "exitkit12"):  # every tor instance, not only the first
+        assert f'<a href="https://metrics.torproject.org/rs.html#search/{nickname}">{nickname}</a>' in sheet
+    assert f'href="https://metrics.torproject.org/rs.html#search/{ADDRESS}"' in sheet
+    assert f'href="https://metrics.torproject.org/exonerator.html?ip={ADDRESS}"' in sheet
+    filled = page_texts(settings, lang, address=ADDRESS, reboot_time="03:15")
+    assert "English, fr" in sheet and esc(filled("investigators.response")) in sheet
+    assert 'href="mailto:abuse@example.org' in sheet
+    page = render(settings, lang=lang)
+    assert f'<a href="/facts.{lang}.html">/facts.{lang}.html</a>' in page
+    assert section(page, "investigators")
+
+
+def test_fact_sheet_shows_a_commitment_only_when_set_and_no_tor_lookups_for_other_networks():
+    assert "Answer within" not in fact_sheet(make_settings())
+    assert "48 hours of receiving a report" in fact_sheet(make_settings(response_time_hours=48))
+    nym = fact_sheet(make_settings(network="nym"))
+    assert "metrics.torproject.org" not in nym and "exitkit does not set up" not in nym
+    assert esc("What the network's own software holds is for the operator to say") in nym
+
+
+def test_every_language_has_a_fact_sheet_file():
+    files = notice.render_fact_sheets(make_settings(), policy_summary=make_summary(), address=ADDRESS,
+                                      hostname=HOSTNAME, reboot_time="03:15")
+    assert set(files) == {f"facts.{lang}.html" for lang in notice.available_languages()}
 
 
 VALIDATED = sorted(_validator_pages())
@@ -615,7 +657,7 @@ def test_security_txt_has_the_rfc_9116_fields(network):
     assert datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) > datetime.now(UTC)
     assert ("Canonical", f"http://{HOSTNAME}/.well-known/security.txt") in found
     languages = dict(found)["Preferred-Languages"].split(", ")
-    assert languages[0] == "en" and set(languages) == set(notice.available_languages())
+    assert languages == ["en"]  # the languages the operator reads: by default the page's
     comments = [line for line in text.splitlines() if line.startswith("#")]
     assert any("exit relay" in line.lower() and f"# {en(f'networks.{network}.name')}: " in line for line in comments)
     assert all(line == "" or line.startswith("#") or ": " in line for line in text.splitlines())
@@ -636,10 +678,13 @@ def test_security_txt_expires_in_utc():
     assert dict(fields(text))["Expires"] == "2099-06-01T11:30:05Z"
 
 
-def test_security_txt_default_language_first(two_languages):
+def test_security_txt_prefers_the_languages_the_operator_reads(two_languages):
     text = notice.render_security_txt(make_settings(language="de"), hostname=HOSTNAME,
                                       expires=datetime(2099, 1, 1), is_exit=True)
-    assert dict(fields(text))["Preferred-Languages"] == "de, en"
+    assert dict(fields(text))["Preferred-Languages"] == "de"  # the page's language, when the setting is empty
+    readers = make_settings(language="de", investigator_languages=("en", "fr"))
+    text = notice.render_security_txt(readers, hostname=HOSTNAME, expires=datetime(2099, 1, 1), is_exit=True)
+    assert dict(fields(text))["Preferred-Languages"] == "en, fr"
 
 
 def test_security_txt_cannot_gain_lines_from_values():
