@@ -74,7 +74,7 @@ def test_security_txt(fleet, first_run):
     assert fields["Contact"] == "mailto:abuse@example.net"
     assert datetime.fromisoformat(fields["Expires"].replace("Z", "+00:00")) > datetime.now(UTC)
     assert fields["Canonical"] == "http://nym-exit-1.example.net/.well-known/security.txt"
-    assert "en" in fields["Preferred-Languages"]
+    assert fields["Preferred-Languages"] == "de"  # the languages the operator reads: by default the page's
 
 
 def test_no_visitor_address_is_logged(fleet, first_run):
