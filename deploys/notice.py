@@ -36,7 +36,8 @@ def notice_page():
         return  # another release: refused by release.refuse_unsupported, nothing planned
     settings, plan = relay_settings(), relay_plan()
     wanted = by_path(notice_files(settings, exit_policy_of(settings), hostname=plan.hostname,
-                                  reboot_time=plan.reboot_time, now=datetime.now(UTC)))
+                                  reboot_time=plan.reboot_time, now=datetime.now(UTC),
+                                  in_service_since=plan.in_service_since))
     lighttpd = wanted.pop(LIGHTTPD_CONF)
     files.directory(name="Web root", path=f"{DOCROOT}/.well-known", mode="755")
     if TLS_INCLUDE in wanted:

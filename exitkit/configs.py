@@ -42,7 +42,8 @@ CONCERNS: tuple[Concern, ...] = (
     lambda settings, plan, now, families, release: policy_files(
         exit_policy_of(settings), settings.exit_interface, exit_addresses(settings)),
     lambda settings, plan, now, families, release: notice_files(
-        settings, exit_policy_of(settings), hostname=plan.hostname, reboot_time=plan.reboot_time, now=now),
+        settings, exit_policy_of(settings), hostname=plan.hostname, reboot_time=plan.reboot_time, now=now,
+        in_service_since=plan.in_service_since),
     lambda settings, plan, now, families, release: https_files(
         settings, certificate_plan(settings, plan.hostname, release)),
     lambda settings, plan, now, families, release: tor_files(settings, exit_policy_of(settings), families, release),

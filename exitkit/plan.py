@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from exitkit import naming, policy, tor
+from exitkit import control, history, naming, policy, tor
 from exitkit.maintenance import purge, schedule
 from exitkit.model import Fleet, FleetInvalid, SettingsError, relay_error
 from exitkit.settings import RelaySettings
@@ -30,6 +30,7 @@ class RelayPlan:
     tor_family_hosts: tuple[str, ...] = ()  # hosts whose tor instances declare each other (this one included)
     restart_batch: int = 1  # relays restarting their daemons at the same moment, fleet-wide
     fleet_dir: Path | None = None  # the operator's fleet folder (family key, caches); None: not known
+    in_service_since: str = ""  # UTC date of the first run the fleet history shows converging it; "" before
 
     @property
     def reboot_time(self) -> str:
@@ -82,7 +83,10 @@ def plan_fleet(fleet: Fleet, fleet_dir: Path | None = None) -> dict[str, RelayPl
     times = reboot_times(fleet)
     families = tor_families(fleet)
     batch = restart_batch(fleet)
-    return {name: RelayPlan(fleet.name, index, hostname, times.get(name), families.get(name, ()), batch, fleet_dir)
+    records = control.read_history(fleet_dir, fleet.name) if fleet_dir else []
+    since = {name: first.time[:10] for name in plans if (first := history.first_in_service(records, name))}
+    return {name: RelayPlan(fleet.name, index, hostname, times.get(name), families.get(name, ()), batch, fleet_dir,
+                            since.get(name, ""))
             for name, (hostname, index) in plans.items()}
 
 

@@ -454,6 +454,7 @@ NOT_CLAIMS: dict[str, str] = {
     "contact.*": "contact labels and advice for reports",
     "law.*": "general legal information (not advice), per the operator's jurisdictions",
     "investigators.papers": "label of the operator's postal address",
+    "investigators.since": "label of the date the kit recorded in the fleet history on the control machine",
     "investigators.languages": "label of the operator's own statement (investigator_languages)",
     "investigators.response_label": "label of the operator's commitment",
     "investigators.response": "the operator's own commitment (response_time_hours), worded as such",

@@ -97,6 +97,7 @@ class InvestigatorsView:
     lookups: tuple[Link, ...]  # the network's public records, opened for this address
     relays: tuple[tuple[str, Link], ...]  # (nickname, its record) for every tor instance
     fact_sheet: Link
+    in_service_since: str = ""  # UTC date the kit first converged the relay (fleet history); "" unknown
 
 
 @dataclass(frozen=True)
@@ -344,7 +345,8 @@ def fact_sheet_path(lang: str) -> str:
     return f"/facts.{lang}.html"
 
 
-def _investigators(settings: RelaySettings, texts: Texts, address: str, lang: str) -> InvestigatorsView:
+def _investigators(settings: RelaySettings, texts: Texts, address: str, lang: str,
+                   in_service_since: str) -> InvestigatorsView:
     lookups: tuple[Link, ...] = ()
     relays: tuple[tuple[str, Link], ...] = ()
     if settings.network == "tor":
@@ -362,6 +364,7 @@ def _investigators(settings: RelaySettings, texts: Texts, address: str, lang: st
         lookups=lookups,
         relays=relays,
         fact_sheet=Link(fact_sheet_path(lang), fact_sheet_path(lang)),
+        in_service_since=in_service_since,
     )
 
 
@@ -408,6 +411,7 @@ def notice_context(
     hostname: str,
     reboot_time: str | None,
     lang: str,
+    in_service_since: str = "",
 ) -> NoticeContext:
     """The page's content in one language, as data for the template."""
     if settings.network not in NETWORKS:
@@ -451,6 +455,6 @@ def notice_context(
         policy_intro=texts("policy.intro" if runs_daemon(settings) else "daemon.policy_intro"),
         contact=contact,
         report=texts("contact.report" if is_exit else "not_exit.report"),
-        investigators=_investigators(settings, texts, address, lang),
+        investigators=_investigators(settings, texts, address, lang, in_service_since),
         law=_law(settings, texts),
     )

@@ -29,10 +29,12 @@ def render_notice(
     hostname: str,
     reboot_time: str | None,
     lang: str,
+    in_service_since: str = "",
 ) -> str:
     """The notice page in one language, as HTML."""
     context = notice_context(
-        settings, policy_summary=policy_summary, address=address, hostname=hostname, reboot_time=reboot_time, lang=lang
+        settings, policy_summary=policy_summary, address=address, hostname=hostname, reboot_time=reboot_time, lang=lang,
+        in_service_since=in_service_since,
     )
     return render("notice/index.html.j2", page=context)
 
@@ -50,11 +52,12 @@ def render_pages(
     address: str,
     hostname: str,
     reboot_time: str | None,
+    in_service_since: str = "",
 ) -> dict[str, str]:
     """File name -> HTML: index.html in the default language, index.<code>.html for every language."""
     pages = {
         f"index.{code}.html": render_notice(settings, policy_summary=policy_summary, address=address, hostname=hostname,
-                                            reboot_time=reboot_time, lang=code)
+                                            reboot_time=reboot_time, lang=code, in_service_since=in_service_since)
         for code in available_languages()
     }
     return {"index.html": pages[f"index.{default_language(settings)}.html"], **pages}

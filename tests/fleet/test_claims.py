@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+from exitkit import control, history
 from exitkit.loader import load_fleet
 from exitkit.notice import available_languages, claims
 from exitkit.notice.content import page_texts
@@ -67,6 +68,10 @@ def test_every_claim_of_the_served_pages_holds_on_the_relay(fleet, first_run, na
           f"checked in {time.monotonic() - started:.1f} s: {made}")
     assert {"exit", "policy", "connects-dns", "page-loads-nothing"} <= set(made)
     assert ("tor-nicknames" in made) == (name != "relay-2")  # the tor exits list every instance's nickname
+    first = history.first_in_service(control.read_history(fleet.folder, fleet.lab.name), name)
+    assert first is not None, "the first converge is in the fleet history"
+    since = first.time[:10]  # the fact sheet's date is the first converged run's, recorded on the control machine
+    assert f'<time datetime="{since}">{since}</time>' in fleet.http(name, "/facts.en.html").text
     assert "not-exit" not in made
     assert {claim: found for claim, found in problems.items() if found} == {}
     assert figure(problems) == 1.0

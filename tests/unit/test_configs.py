@@ -6,6 +6,7 @@ the fleet test tests/fleet/test_previews.py reads the files back from converged 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import stat
 import subprocess
@@ -144,7 +145,8 @@ def test_static_templates_are_copied_byte_for_byte(demo):
 def test_security_txt_expiry_is_stable_within_a_month(demo):
     fleet, plans = demo
     relay = fleet.relay("relay-1")
-    early, late = (configs.by_path(relay_files(relay.settings, plans["relay-1"], datetime(2026, 3, d, tzinfo=UTC)))
+    deployed = dataclasses.replace(plans["relay-1"], in_service_since="2026-02-27")  # re-runs: the history has it
+    early, late = (configs.by_path(relay_files(relay.settings, deployed, datetime(2026, 3, d, tzinfo=UTC)))
                    for d in (1, 31))
     assert early == late
     assert "Expires: 2027-02-01T00:00:00Z" in early["/var/www/exitkit/.well-known/security.txt"].content

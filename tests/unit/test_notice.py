@@ -696,3 +696,15 @@ def test_security_txt_cannot_gain_lines_from_values():
     assert names.count("Contact") == 2
     assert "Hiring" not in names and "Canonical" not in names
     assert "evil@example.net" not in text.replace("%20", " ").split("Contact: mailto:")[0]
+
+
+def test_in_service_since_is_the_historys_date_or_the_first_runs():
+    from exitkit.notice import notice_files
+
+    def sheet(since: str, now: datetime) -> str:
+        files = notice_files(make_settings(), policy.build_policy("web", [], ipv6_exit=False), hostname=HOSTNAME,
+                             reboot_time="03:15", now=now, in_service_since=since)
+        return next(f.content for f in files if f.path.endswith("/facts.en.html"))
+    assert '<time datetime="2025-01-31">2025-01-31</time>' in sheet("2025-01-31", datetime(2026, 5, 1, tzinfo=UTC))
+    first_run = datetime(2026, 5, 1, 23, 30, tzinfo=timezone(timedelta(hours=-2)))  # already 2 May in UTC
+    assert '<time datetime="2026-05-02">' in sheet("", first_run)

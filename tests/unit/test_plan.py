@@ -48,3 +48,25 @@ def test_purge_of_the_relay_keys_is_refused(tmp_path, monkeypatch):
     with pytest.raises(FleetInvalid) as refused:
         plan_fleet(fleet)
     assert "key 'purge_dirs'" in str(refused.value) and "/var/lib/tor" in str(refused.value)
+
+
+def test_in_service_since_is_the_first_converged_run_in_the_fleet_history(tmp_path, monkeypatch):
+    from datetime import UTC, datetime
+
+    from exitkit import control, history
+    from exitkit.plan import exit_policy_of
+    fleet = fleet_of(tmp_path, monkeypatch, 2)
+    assert {plan.in_service_since for plan in plan_fleet(fleet, tmp_path).values()} == {""}
+
+    def record(relay: str, day: int, converged: bool) -> history.RunRecord:
+        settings = fleet.relay(relay).settings
+        return history.run_record(time=datetime(2026, 3, day, 23, 59, tzinfo=UTC), fleet="prod", relay=relay,
+                                  network="tor", nickname=settings.nickname, hostname="", ipv4="", ipv6="",
+                                  policy=exit_policy_of(settings), converged=converged, fingerprints={},
+                                  reboot_mode="never")
+    control.append_history(tmp_path, [record("r1", 2, False), record("r2", 3, True)], [])
+    control.append_history(tmp_path, [record("r1", 4, True), record("r2", 5, True)], [])
+    plans = plan_fleet(fleet, tmp_path)
+    assert plans["r1"].in_service_since == "2026-03-04"  # the run that failed on it does not count
+    assert plans["r2"].in_service_since == "2026-03-03"
+    assert plan_fleet(fleet)["r1"].in_service_since == ""  # no fleet folder, no history
