@@ -24,10 +24,17 @@ from dataclasses import dataclass
 
 import markupsafe
 
-from exitkit.maintenance.files import PURGE_TIMER, REBOOT_SCRIPT, REBOOT_SERVICE, REBOOT_TIMER
+from exitkit.maintenance.files import (
+    PURGE_TIMER,
+    REBOOT_SCRIPT,
+    REBOOT_SERVICE,
+    reboot_check_command,
+    reboot_findings,
+)
+from exitkit.maintenance.schedule import RebootTime
 from exitkit.notice.texts import Texts, flatten
 from exitkit.plan import RelayPlan, exit_policy_of
-from exitkit.policy import ExitPolicy, render_nftables, render_nym, render_torrc
+from exitkit.policy import ExitPolicy, enforcement, render_nftables, render_nym, render_torrc
 from exitkit.policy.files import NFTABLES_RULESET
 from exitkit.settings import NETWORKS, RelaySettings
 from exitkit.tor.relay import instances
@@ -42,11 +49,11 @@ class Subject:
 
     settings: RelaySettings
     policy: ExitPolicy
-    reboot_on_calendar: str = ""  # systemd OnCalendar= of its reboot timer; "" without one
+    reboot: RebootTime | None = None  # its place in the fleet's reboot schedule; None without one
 
 
 def subject_of(settings: RelaySettings, plan: RelayPlan) -> Subject:
-    return Subject(settings, exit_policy_of(settings), plan.reboot_on_calendar)
+    return Subject(settings, exit_policy_of(settings), plan.reboot)
 
 
 @dataclass(frozen=True)
@@ -191,6 +198,20 @@ def _judge_nft_policy(output: str, subject: Subject) -> list[str]:
     return problems
 
 
+def _judge_enforcement(output: str, subject: Subject) -> list[str]:
+    _, _, live = output.partition(_SEPARATOR)
+    enforced = enforcement(subject.settings)
+    problems = []
+    if "hook forward" not in live or f'oifname "{enforced.forwarded_interface}" jump exit_policy' not in live:
+        problems.append(f"the loaded table does not judge traffic forwarded out of {enforced.forwarded_interface}")
+    for address in enforced.exit_addresses:
+        if "hook output" not in live or not re.search(rf"saddr {re.escape(str(address))} jump exit_policy", live):
+            problems.append(f"the loaded table does not judge what tor sends from {address}")
+    if not enforced.exit_addresses and "hook output" in live:
+        problems.append("the loaded table judges the relay's own connections, which the page says it does not")
+    return problems
+
+
 def _judge_nft_accepts(wanted: bool) -> Callable[[str, Subject], list[str]]:
     def judge(output: str, subject: Subject) -> list[str]:
         _, _, live = output.partition(_SEPARATOR)
@@ -260,12 +281,8 @@ def _judge_journal(output: str, subject: Subject) -> list[str]:
     return problems
 
 
-def _judge_reboot(output: str, subject: Subject) -> list[str]:
+def _judge_reboot_mode(output: str, subject: Subject) -> list[str]:
     problems = []
-    if not re.search(r"^enabled$", output, re.M):
-        problems.append("exitkit-reboot.timer is not enabled")
-    if f"OnCalendar={subject.reboot_on_calendar}" not in output.splitlines():
-        problems.append(f"exitkit-reboot.timer is not set to OnCalendar={subject.reboot_on_calendar}")
     if f"ExecStart={REBOOT_SCRIPT} {subject.settings.reboot}" not in output.splitlines():
         problems.append(f"exitkit-reboot.service does not run in mode {subject.settings.reboot}")
     return problems
@@ -350,10 +367,18 @@ CLAIMS: tuple[Claim, ...] = (
           ("network", "exit_policy", "exit_policy_rules"),
           ((TOR, TORRC_NOT_EXIT), (ALL, NFT_ACCEPTS_NONE))),
     Claim("policy", "the exit policy shown (ports, blocked destinations, IPv6, private ranges) is the one applied",
-          ("policy.intro", "daemon.policy_intro", "policy.none_open", "policy.all_except", "policy.blocked_intro",
+          ("policy.intro", "policy.none_open", "policy.portless_open", "policy.portless_closed",
+           "policy.all_except", "policy.blocked_intro",
            "policy.blocked_none", "policy.ipv6_on", "policy.ipv6_off", "policy.private", "policy.full"),
           ("exit_policy", "exit_policy_rules", "ipv6_exit", "exit_interface", "public_ipv4", "public_ipv6"),
           ((TOR, TORRC_POLICY), (ALL, NFT_POLICY), (ALL, POLICY_FILE))),
+    Claim("enforcement", "where the exit policy is enforced: tor's own check, the packet filter on the exit "
+          "interface, and on tor's exit address", ("policy.enforcement.*",),
+          ("network", "exit_interface", "outbound_bind_address_exit"),
+          ((ALL, OnRelay(_nft_command, _judge_enforcement,
+                         "the loaded table sends traffic forwarded out of `exit_interface` through the policy, and "
+                         "what tor sends from each exit address; with no exit address it has no output chain")),
+           (TOR, TORRC_POLICY))),
     Claim("no-traffic-logs", "tor keeps no record of the traffic it forwards",
           ("summary.no_records", "records.no_traffic", "records.consequence", "investigators.handover"),
           ("network",),
@@ -381,12 +406,15 @@ CLAIMS: tuple[Claim, ...] = (
           ((ALL, OnRelay(lambda s: f"lighttpd -p -f {LIGHTTPD_CONF}", _judge_access_log(True),
                          "lighttpd's parsed config loads `mod_accesslog` with a format without `%h`/`%a`/`%V`")),)),
     Claim("reboot", "the computer restarts at the stated time, or when an update requires it",
-          ("records.reboot_nightly", "records.reboot_nightly_window", "records.reboot_when_required"),
+          ("records.reboot_nightly", "records.reboot_nightly_window", "records.reboot_when_required",
+           "records.reboot_skipped"),
           ("reboot", "reboot_window", "timezone"),
-          ((ALL, OnRelay(lambda s: f"systemctl is-enabled exitkit-reboot.timer; "
-                                   f"grep -h '^OnCalendar=' {REBOOT_TIMER}; grep -h '^ExecStart=' {REBOOT_SERVICE}",
-                         _judge_reboot, "`exitkit-reboot.timer` is enabled at the planned OnCalendar, its service "
-                         "runs in the settings' mode")),)),
+          ((ALL, OnRelay(lambda s: reboot_check_command(),
+                         lambda out, s: reboot_findings(out, s.settings, s.reboot),
+                         "the reboot script is the kit's (it skips a night while apt, dpkg or a deploy is at work) "
+                         "and `exitkit-reboot.timer` is enabled and active at the fleet schedule's time")),
+           (ALL, OnRelay(lambda s: f"grep -h '^ExecStart=' {REBOOT_SERVICE}", _judge_reboot_mode,
+                         "`exitkit-reboot.service` runs in the settings' mode")))),
     Claim("security-updates", "Debian security updates are installed automatically",
           ("records.updates",), ("security_updates",),
           ((ALL, OnRelay(lambda s: "dpkg-query -W -f '${Status}\\n' unattended-upgrades; apt-config dump "

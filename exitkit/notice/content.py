@@ -130,7 +130,6 @@ class NoticeContext:
     blocking_intro: tuple[str, ...]
     blocking: tuple[BlockItem, ...]
     policy: PolicyView
-    policy_intro: str
     contact: ContactView
     report: str  # what to put in a report
     investigators: InvestigatorsView
@@ -452,7 +451,6 @@ def notice_context(
         blocking_intro=(texts("blocking.ask_first"), texts("blocking.scope")),
         blocking=_blocking(settings, texts, address),
         policy=_policy(policy_summary, texts, enforcement(settings)),
-        policy_intro=texts("policy.intro" if runs_daemon(settings) else "daemon.policy_intro"),
         contact=contact,
         report=texts("contact.report" if is_exit else "not_exit.report"),
         investigators=_investigators(settings, texts, address, lang, in_service_since),

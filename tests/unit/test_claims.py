@@ -105,7 +105,7 @@ def test_daemon_networks_state_only_what_the_kit_sets_up():
     for network in ("nym", "anyone", "mix"):
         keys = rendered_keys(relay(network=network), "en")
         assert "records.no_traffic" not in keys and "summary.no_records" not in keys
-        assert {"daemon.records_kit", "daemon.unknown", "daemon.policy_intro"} <= keys
+        assert {"daemon.records_kit", "daemon.unknown", f"policy.enforcement.{network}"} <= keys
         stated = rendered_keys(relay(network=network, daemon_no_traffic_logs=True), "en")
         assert {"daemon.statement", "daemon.summary_stated"} <= stated and "daemon.unknown" not in stated
     tor = rendered_keys(relay(network="tor", daemon_no_traffic_logs=True), "en")
@@ -137,7 +137,7 @@ def subject(**overrides) -> claims.Subject:
     built = policy.build_policy(settings.exit_policy, list(settings.exit_policy_rules),
                                 ipv6_exit=settings.ipv6_exit, own_addresses=[ADDRESS],
                                 exit_relay=policy.is_exit_preset(settings.exit_policy))
-    return claims.Subject(settings, built, "*-*-* 02:15:00 Europe/Berlin")
+    return claims.Subject(settings, built)
 
 
 def judge(claim_id: str, network: str, output, subj: claims.Subject) -> list[str]:
@@ -198,3 +198,20 @@ def test_access_log_judges():
     assert judge("web-no-log", "tor", off, subject()) == [] and judge("web-no-log", "tor", on, subject())
     assert judge("web-log", "tor", on, subject(access_log=True)) == []
     assert judge("web-log", "tor", on.replace("%t", "%h %t"), subject(access_log=True))
+
+
+def enforcement_problems(output: str, subj: claims.Subject) -> list[str]:
+    claim = next(c for c in claims.CLAIMS if c.id == "enforcement")
+    (_, nft), *_ = claim.checks
+    return nft.judge(output, subj)
+
+
+def test_enforcement_judge_follows_the_exit_address():
+    plain, bound = subject(), subject(outbound_bind_address_exit="198.51.100.20")
+    for subj in (plain, bound):
+        table = policy.render_nftables(subj.policy, "eth0", exit_addresses=policy.exit_addresses(subj.settings))
+        assert enforcement_problems(f"----- live\n{table}", subj) == [], subj.settings
+    unbound_table = policy.render_nftables(plain.policy, "eth0")
+    assert "198.51.100.20" in " ".join(enforcement_problems(f"----- live\n{unbound_table}", bound))
+    bound_table = policy.render_nftables(bound.policy, "eth0", exit_addresses=["198.51.100.20"])
+    assert enforcement_problems(f"----- live\n{bound_table}", plain)  # an output chain the page denies
