@@ -26,8 +26,9 @@ NAMES = {
 }
 
 
-def _note_for_nym(state, host, text: str) -> None:
-    note_for(host, text)
+def _note_for_nym(state, host, lines: tuple[str, ...]) -> None:
+    for line in lines:
+        note_for(host, line)
 
 
 @deploy("Notice page")
@@ -47,7 +48,7 @@ def notice_page():
     policy_file = written[f"{DOCROOT}{EXIT_POLICY_PATH}"]
     if settings.network == "nym":  # nym-node is the operator's: say once, when the file changes, how it follows it
         python.call(name="How nym-node follows this policy file (a note in the summary)", function=_note_for_nym,
-                    text=nym_policy_instruction(settings, plan.hostname), _if=policy_file.did_change)
+                    lines=nym_policy_instruction(settings, plan.hostname), _if=policy_file.did_change)
     config = write_config(lighttpd, name=NAMES[LIGHTTPD_CONF])
     systemd.service(name="lighttpd enabled and running", service="lighttpd.service", running=True, enabled=True)
     systemd.service(name="Reload lighttpd for its checked new configuration", service="lighttpd.service",

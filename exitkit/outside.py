@@ -59,12 +59,12 @@ def exit_policy_url(settings: RelaySettings, hostname: str = "") -> str:
     return base + "exit-policy.txt" if base else ""
 
 
-def nym_policy_instruction(settings: RelaySettings, hostname: str = "") -> str:
-    """How to make nym-node follow the relay's own policy file: exitkit does not configure nym-node."""
+def nym_policy_instruction(settings: RelaySettings, hostname: str = "") -> tuple[str, str]:
+    """How to make nym-node follow the relay's own policy file (exitkit does not configure nym-node): two lines
+    short enough for the run's summary, the second the config.toml line itself."""
     url = exit_policy_url(settings, hostname) or f"http://<this relay's address>{EXIT_POLICY_PATH}"
-    return (f"nym-node is not set up by exitkit: to make it follow this relay's exit policy, set "
-            f"upstream_exit_policy_url = '{url}' in the [exit_gateway] section of its config.toml (or start it with "
-            f"--upstream-exit-policy-url {url}) and restart it; `exitkit outside` checks that the file is served")
+    return ("For nym-node (not run by exitkit) to follow this policy, add to config.toml and restart:",
+            f"[exit_gateway] upstream_exit_policy_url = '{url}'")
 
 
 def _first_difference(served: str, expected: str) -> str:

@@ -31,8 +31,8 @@ def test_first_and_no_op_runs_sum_up_every_relay(fleet, first_run, monkeypatch):
         assert cells == [relay.name, s.network, s.nickname, s.public_ipv4, policy_id(exit_policy_of(s)), "no", "change"]
     assert lines[-1] == f"{len(relays)} relays: 0 changed, {len(relays)} unchanged. Converged."
     # the first converge of the same relays listed what it changed on each
-    # ... and, as its one note, how to point the Nym gateway's nym-node at its new policy file
-    assert first_run.summary[-1].startswith(f"{len(relays)} relays: {len(relays)} changed, 0 unchanged, 1 note.")
+    # ... and, as its two notes, how to point the Nym gateway's nym-node at its new policy file
+    assert first_run.summary[-1].startswith(f"{len(relays)} relays: {len(relays)} changed, 0 unchanged, 2 notes.")
     assert "upstream_exit_policy_url" in "\n".join(first_run.summary_row("relay-2"))
     for relay in relays:
         assert " changed: " in first_run.summary_row(relay.name)[0]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from exitkit import notice, outside
+from exitkit import notice, outside, summary
 from exitkit.loader import load_fleet
 from exitkit.plan import exit_policy_of, plan_fleet
 from exitkit.policy import render_nym, summarise
@@ -183,11 +183,12 @@ def test_how_nym_node_is_pointed_at_the_relays_policy_file():
     settings = RelaySettings(nickname="a", operator_name="Op", abuse_email="abuse@example.net", network="nym",
                              public_ipv4="192.0.2.22", http_port=8080)
     assert outside.exit_policy_url(settings) == "http://192.0.2.22:8080/exit-policy.txt"
-    text = outside.nym_policy_instruction(settings)
-    assert "upstream_exit_policy_url = 'http://192.0.2.22:8080/exit-policy.txt'" in text and "[exit_gateway]" in text
-    assert "--upstream-exit-policy-url http://192.0.2.22:8080/exit-policy.txt" in text
+    intro, line = outside.nym_policy_instruction(settings)
+    assert "nym-node" in intro and "config.toml" in intro and "restart" in intro
+    assert line == "[exit_gateway] upstream_exit_policy_url = 'http://192.0.2.22:8080/exit-policy.txt'"
+    assert all(len(f"      note: {text}") <= summary.WIDTH for text in (intro, line))  # never cut in the summary
     assert "<this relay's address>" in outside.nym_policy_instruction(
-        RelaySettings(nickname="a", operator_name="Op", abuse_email="abuse@example.net", network="nym"))
+        RelaySettings(nickname="a", operator_name="Op", abuse_email="abuse@example.net", network="nym"))[1]
 
 
 def test_cli_outside_exit_codes_and_json(relay, tmp_path):
