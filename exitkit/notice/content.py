@@ -35,6 +35,9 @@ TOR_DNSEL_ZONE = "dnsel.torproject.org"
 NYM_EXIT_GATEWAYS = "https://validator.nymtech.net/api/v1/unstable/nym-nodes/skimmed/exit-gateways/all"
 ANYONE_BULK_EXIT_LIST = "https://check.en.anyone.tech/anonbulkexitlist"
 
+#: Port lists longer than this are folded (``<details>``), so that Contact stays one scroll away on a phone.
+FOLD_PORTS_AFTER = 12
+
 _WEB_URL = re.compile(r"https?://[^\s<>\"'`\\]+")
 
 
@@ -71,6 +74,8 @@ class PolicyView:
     opened: tuple[tuple[str, str], ...]
     notes: tuple[str, ...]
     full: Link
+    ports_fold: str = ""  # the summary line that folds ``ports`` away, "" when the list is short
+    ports_ipv6_fold: str = ""
 
 
 @dataclass(frozen=True)
@@ -250,6 +255,7 @@ def _policy(summary: PolicySummary, texts: Texts, where: Enforcement) -> PolicyV
     """The policy section from the policy module's summary and enforcement claim (data; the words are the
     language's)."""
     by_default = bool(summary.open_by_default)
+    ports = tuple(summary.closed_ports if by_default else summary.open_ports)
     ports6: tuple[tuple[str, str], ...] = ()
     by_default6 = sum(_port_count(port) for port, _ in summary.open_ports_ipv6) > 65535 // 2
     if summary.ipv6_exit and summary.is_exit and tuple(summary.open_ports_ipv6) != tuple(summary.open_ports):
@@ -258,13 +264,15 @@ def _policy(summary: PolicySummary, texts: Texts, where: Enforcement) -> PolicyV
     return PolicyView(
         is_exit=bool(summary.is_exit),
         open_by_default=by_default,
-        ports=tuple(summary.closed_ports if by_default else summary.open_ports),
+        ports=ports,
         ports_ipv6=ports6,
         open_by_default_ipv6=by_default6,
         blocked=tuple((str(destination), str(note) or no_reason) for destination, note in summary.blocked),
         opened=tuple((str(destination), str(note)) for destination, note in summary.opened),
         notes=_policy_notes(summary, texts, where),
         full=Link(EXIT_POLICY_PATH, EXIT_POLICY_PATH),
+        ports_fold=_fold_label(texts, ports),
+        ports_ipv6_fold=_fold_label(texts, ports6),
     )
 
 
@@ -275,6 +283,13 @@ def _policy_notes(summary: PolicySummary, texts: Texts, where: Enforcement) -> t
         notes.append(texts("policy.portless_open" if summary.portless_open else "policy.portless_closed"))
     notes.append(texts(where.text_key))
     return tuple(notes)
+
+
+def _fold_label(texts: Texts, ports: tuple[tuple[str, str], ...]) -> str:
+    """The line a long port list is folded behind, with how many ports it holds ("" for a short list)."""
+    if len(ports) <= FOLD_PORTS_AFTER:
+        return ""
+    return texts("units.ports_list", n=sum(_port_count(port) for port, _ in ports))
 
 
 def _port_count(text: str) -> int:
@@ -315,19 +330,39 @@ def _contact(settings: RelaySettings, texts: Texts) -> ContactView:
     )
 
 
+#: The DSA's articles on a mere conduit and on monitoring (Germany applies them through § 7(1) DDG).
+_DSA = ("dsa.mere_conduit", "dsa.no_monitoring")
+
+#: Text keys under ``law`` of each jurisdiction's paragraphs, in order.
 _LAW_PARAGRAPHS: dict[str, tuple[str, ...]] = {
-    "us": ("mere_transit", "records"),
-    "de": ("mere_conduit", "ddg", "blocking"),
-    "jp": ("act", "requests", "secrecy"),
-    "eu": ("mere_conduit", "gdpr"),
+    "us": ("us.mere_transit", "us.conditions", "us.subpoena", "us.records"),
+    "de": ("de.ddg_scope", *_DSA, "de.ddg", "de.blocking"),
+    "jp": ("jp.act", "jp.requests", "jp.police", "jp.secrecy"),
+    "eu": (*_DSA, "eu.gdpr"),
 }
 
 
+def law_paragraphs(chosen: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """The text keys of each chosen jurisdiction's paragraphs; the DSA's articles are explained once.
+
+    With both ``de`` and ``eu`` chosen, the European Union's section explains them
+    and Germany's points there instead of repeating them.
+    """
+    paragraphs = {}
+    for code in chosen:
+        keys = _LAW_PARAGRAPHS[code]
+        if code == "de" and "eu" in chosen:
+            keys = tuple(key for key in keys if key not in _DSA)
+            keys = keys[:1] + ("de.dsa_in_eu",) + keys[1:]
+        paragraphs[code] = keys
+    return paragraphs
+
+
 def _law(settings: RelaySettings, texts: Texts) -> tuple[LawSection, ...]:
-    chosen = [code for code in dict.fromkeys(settings.jurisdictions or ()) if code in JURISDICTIONS]
+    chosen = tuple(code for code in dict.fromkeys(settings.jurisdictions or ()) if code in JURISDICTIONS)
     return tuple(
-        LawSection(code, texts(f"law.{code}.heading"), tuple(texts(f"law.{code}.{p}") for p in _LAW_PARAGRAPHS[code]))
-        for code in chosen
+        LawSection(code, texts(f"law.{code}.heading"), tuple(texts(f"law.{key}") for key in keys))
+        for code, keys in law_paragraphs(chosen).items()
     )
 
 

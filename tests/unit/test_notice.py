@@ -20,6 +20,7 @@ import yaml
 from exitkit import notice, policy
 from exitkit.notice.content import page_texts
 from exitkit.settings import JURISDICTIONS, NETWORKS, RelaySettings
+from exitkit.templating import break_points, breakable
 
 ADDRESS = "203.0.113.7"
 HOSTNAME = "tor-exit-1.example.org"
@@ -242,7 +243,7 @@ def test_blocking_section_names_the_networks_own_sources_and_asks_first(network)
     assert blocking.index(esc(en("blocking.ask_first"))) < blocking.index(esc(en(f"networks.{network}.block_list")))
     expected = {
         "tor": ["https://check.torproject.org/torbulkexitlist", "https://metrics.torproject.org/exonerator.html",
-                "TorDNSEL", "<code>7.113.0.203.dnsel.torproject.org</code>"],
+                "TorDNSEL", f"<code>{breakable('7.113.0.203.dnsel.torproject.org')}</code>"],
         "nym": ["https://validator.nymtech.net/api/v1/unstable/nym-nodes/skimmed/exit-gateways/all"],
         "anyone": ["https://check.en.anyone.tech/anonbulkexitlist"],
         "mix": [esc(en("networks.mix.block_list"))],
@@ -329,6 +330,36 @@ def test_jurisdiction_sections_only_when_chosen(chosen):
         assert (esc(en(f"law.{code}.{first}", lifetime="24 hours")) in html) is (code in chosen)
 
 
+@pytest.mark.parametrize("chosen", [("de",), ("eu",), ("de", "eu"), ("eu", "de"), JURISDICTIONS])
+@pytest.mark.parametrize("lang", notice.available_languages())
+def test_dsa_articles_are_explained_once(chosen, lang):
+    """Germany applies the DSA's Articles 4 to 8 (§ 7(1) DDG); with the EU's section too, they are explained there."""
+    texts = notice.load_texts(lang)["law"]
+    law = render(make_settings(jurisdictions=chosen), lang=lang)
+    for key in ("mere_conduit", "no_monitoring"):
+        assert law.count(esc(texts["dsa"][key])) == 1, key
+    if "de" in chosen:
+        german = law.split('id="law-de"', 1)[1].split("</section>", 1)[0]
+        assert esc(texts["de"]["ddg_scope"]) in german
+        assert (esc(texts["dsa"]["mere_conduit"]) in german) is ("eu" not in chosen)
+        assert (esc(texts["de"]["dsa_in_eu"]) in german) is ("eu" in chosen)
+
+
+@pytest.mark.parametrize("lang", notice.available_languages())
+def test_legal_names_every_language_must_keep(lang):
+    """The names and citations an investigator looks up are the same in every language."""
+    law = notice.flatten(notice.load_texts(lang)["law"])
+    assert "DMCA" in law["us.mere_transit"] and "512(a)" in law["us.mere_transit"]
+    assert re.search(r"512\S*\(i\)", law["us.conditions"])
+    assert re.search(r"512\S*\(h\)", law["us.subpoena"]) and "351 F.3d 1229" in law["us.subpoena"]
+    assert "2022/2065" in law["dsa.mere_conduit"]
+    assert "§ 7" in law["de.ddg_scope"] or "第7条第1項" in law["de.ddg_scope"]
+    assert "特定電気通信による情報の流通によって発生する権利侵害等への対処に関する法律" in law["jp.act"]
+    assert "情報流通プラットフォーム対処法" in law["jp.act"]
+    assert "197" in law["jp.police"]
+    assert re.search(r"21\(2\)|21 Absatz 2|第21条第2項", law["jp.secrecy"])
+
+
 def test_legal_sections_keep_the_chosen_order():
     html = render(make_settings(jurisdictions=("jp", "us")))
     assert html.index('id="law-jp"') < html.index('id="law-us"')
@@ -347,7 +378,7 @@ def test_present_optional_contact_items_are_shown():
     contact = section(render(make_settings(**FULL_CONTACT)), "contact")
     for key in ("pgp", "phone", "postal", "website"):
         assert esc(en(f"contact.{key}")) in contact, key
-    assert f"<code>{FULL_CONTACT['pgp_fingerprint']}</code>" in contact
+    assert f"<code class=\"pgp\">{FULL_CONTACT['pgp_fingerprint']}</code>" in contact
     assert '<a href="tel:+49301234567">+49 30 1234567</a>' in contact
     assert esc(FULL_CONTACT["postal_address"]) in contact
     assert '<a href="https://privacy.example.org/relays">https://privacy.example.org/relays</a>' in contact
@@ -373,7 +404,7 @@ def test_mailto_quotes_what_would_break_the_uri():
 def test_identity_lists_name_addresses_and_operator():
     relay = section(render(make_settings(public_ipv6="2001:db8::7")), "relay")
     for value in (HOSTNAME, ADDRESS, "2001:db8::7", "exitkit1", "Example Privacy e.V.", "Tor"):
-        assert f"<span>{value}</span>" in relay
+        assert f"<span>{breakable(value)}</span>" in relay
     assert relay.count(f"<span>{ADDRESS}</span>") == 1
     assert esc(en("identity.hostname")) not in section(render(hostname=""), "relay")
 
@@ -708,3 +739,40 @@ def test_in_service_since_is_the_historys_date_or_the_first_runs():
     assert '<time datetime="2025-01-31">2025-01-31</time>' in sheet("2025-01-31", datetime(2026, 5, 1, tzinfo=UTC))
     first_run = datetime(2026, 5, 1, 23, 30, tzinfo=timezone(timedelta(hours=-2)))  # already 2 May in UTC
     assert '<time datetime="2026-05-02">' in sheet("", first_run)
+
+
+# --------------------------------------------------------------------------
+# On a phone: addresses, names and ports never wrap inside; long port lists fold.
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value, pieces", [
+    ("198.51.100.7", ("198.51.100.7",)),
+    ("198.51.100.0/24:443", ("198.51.100.0/24:443",)),
+    ("6660-6669", ("6660-6669",)),
+    ("2001:db8:1234:5678::7", ("2001:", "db8:", "1234:", "5678::", "7")),
+    ("[2001:db8::1]:443", ("[2001:", "db8::", "1]:", "443")),
+    ("tor-exit-1.example.org", ("tor-exit-1", ".example", ".org")),
+    ("7.113.0.203.dnsel.torproject.org", ("7.113.0.203", ".dnsel", ".torproject", ".org")),
+    ("Example Privacy e.V.", ("Example Privacy e.V.",)),
+])
+def test_break_points_keep_addresses_and_names_whole(value, pieces):
+    assert break_points(value) == pieces
+    assert "".join(pieces) == value
+
+
+def test_breakable_escapes_and_marks_only_the_break_points():
+    html = str(breakable("<b>.example.org"))
+    assert "<b>" not in html and "&lt;b&gt;" in html
+    wrapped = str(breakable("2001:db8::7"))
+    assert wrapped.count("<wbr>") == 2 and wrapped.count('class="nb"') == 3
+
+
+def test_long_port_list_is_folded_with_its_port_count():
+    part = section(render(summary=make_summary("tor-reduced", [])), "policy")
+    folded = re.search(r'<details class="ports">\n<summary>(.*?)</summary>\n<ul class="ports">', part)
+    assert folded, "the long list of tor-reduced is not folded"
+    count = sum(notice.content._port_count(port) for port, _ in make_summary("tor-reduced", []).open_ports)
+    assert folded.group(1) == esc(en("units.ports_list", n=count))
+    short = section(render(summary=make_summary("web", [])), "policy")
+    assert "<details" not in short and '<ul class="ports">' in short
