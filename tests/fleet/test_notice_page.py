@@ -7,9 +7,10 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import markupsafe
 import pytest
 
-from exitkit.notice import available_languages
+from exitkit.notice import available_languages, load_texts
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 EXPECTED = {  # relay -> (default language, network name on the page)
@@ -110,11 +111,26 @@ def test_screenshots_of_each_language(fleet, first_run, tmp_path):
     if chromium is None:
         pytest.fail("chromium is not installed: ./kit setup installs it")
     ARTIFACTS.mkdir(exist_ok=True)
-    for lang in available_languages():
-        out = ARTIFACTS / f"notice-{lang}.png"
+    shots = [(f"notice-{lang}.png", lang, "900,1800") for lang in available_languages()]
+    shots.append(("notice-en-phone.png", "en", "390,1600"))  # the README's phone picture
+    for name, lang, size in shots:
+        out = ARTIFACTS / name
         subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                        f"--user-data-dir={tmp_path / lang}", "--hide-scrollbars", "--window-size=900,1800",
+                        f"--user-data-dir={tmp_path / name}", "--hide-scrollbars", f"--window-size={size}",
                         f"--screenshot={out}", f"{fleet.relay('relay-1').notice_url}index.{lang}.html"],
                        check=True, capture_output=True, timeout=120)
         assert out.stat().st_size > 10_000, out
+
+
+def test_served_pages_fold_ports_and_explain_the_dsa_once(fleet, first_run):
+    """As served: tor-reduced's 104 ports folded away; Germany and the EU on one page explain the DSA once."""
+    english = fleet.http("relay-1", "/index.en.html").text
+    assert '<details class="ports">' in english and "(104 ports)" in english
+    law = load_texts("de")["law"]
+    german = fleet.http("relay-2", "/index.de.html").text  # jurisdictions de and eu
+    for key in ("mere_conduit", "no_monitoring"):
+        assert german.count(str(markupsafe.escape(law["dsa"][key]))) == 1, key
+    assert str(markupsafe.escape(law["de"]["dsa_in_eu"])) in german
+    japanese = fleet.http("relay-3", "/").text  # jurisdiction jp
+    assert "情報流通プラットフォーム対処法" in japanese and "第21条第2項" in japanese
