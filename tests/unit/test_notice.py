@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 import markupsafe
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from exitkit import notice, policy
 from exitkit.notice.content import page_texts
@@ -759,6 +761,17 @@ def test_in_service_since_is_the_historys_date_or_the_first_runs():
 def test_break_points_keep_addresses_and_names_whole(value, pieces):
     assert break_points(value) == pieces
     assert "".join(pieces) == value
+
+
+@given(st.ip_addresses())
+def test_an_address_wraps_only_between_its_groups(address):
+    pieces = break_points(str(address))
+    assert "".join(pieces) == str(address)
+    if address.version == 4:
+        assert pieces == (str(address),)
+    else:
+        assert all(piece.endswith(":") for piece in pieces[:-1])
+        assert not any(piece.startswith(":") for piece in pieces[1:])  # "::" is never split
 
 
 def test_breakable_escapes_and_marks_only_the_break_points():
