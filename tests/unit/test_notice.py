@@ -350,12 +350,12 @@ def test_dsa_articles_are_explained_once(chosen, lang):
 @pytest.mark.parametrize("lang", notice.available_languages())
 def test_legal_names_every_language_must_keep(lang):
     """The names and citations an investigator looks up are the same in every language."""
-    law = notice.flatten(notice.load_texts(lang)["law"])
+    law = {key: " ".join(text.split()) for key, text in notice.flatten(notice.load_texts(lang)["law"]).items()}
     assert "DMCA" in law["us.mere_transit"] and "512(a)" in law["us.mere_transit"]
     assert re.search(r"512\S*\(i\)", law["us.conditions"])
     assert re.search(r"512\S*\(h\)", law["us.subpoena"]) and "351 F.3d 1229" in law["us.subpoena"]
     assert "2022/2065" in law["dsa.mere_conduit"]
-    assert "§ 7" in law["de.ddg_scope"] or "第7条第1項" in law["de.ddg_scope"]
+    assert re.search(r"§ 7|第7条第1項", law["de.ddg_scope"])
     assert "特定電気通信による情報の流通によって発生する権利侵害等への対処に関する法律" in law["jp.act"]
     assert "情報流通プラットフォーム対処法" in law["jp.act"]
     assert "197" in law["jp.police"]
