@@ -30,7 +30,7 @@ def system():
         states["tor"] = relay_state(host).default_unit
     new = [MASKED_UNTIL_CONFIGURED[p] for p in packages if states.get(p) == UnitState.ABSENT]
     if new:
-        server.shell(name="Keep unbound and tor from starting before their configuration is checked",
+        server.shell(name="Unbound and tor held back (masked until their configuration is checked)",
                      commands=[f"systemctl mask {' '.join(new)}"])
     apt.packages(name="Install the relay's packages (one apt transaction for every unit)", packages=list(packages),
                  update=True, cache_time=3600, no_recommends=True)

@@ -13,7 +13,9 @@ import os
 
 import pytest
 
+from exitkit import tor
 from exitkit.lab.containers import LocalFleet
+from exitkit.loader import load_fleet
 from tests.fleet.harness import lab_fleet
 
 # Three relays with different networks, languages, jurisdictions and Debian releases.
@@ -57,7 +59,23 @@ def first_run(fleet):
     """The first converge of the fresh fleet (with pyinfra's --debug log: which files it uploaded)."""
     run = fleet.deploy("--debug")
     assert run.returncode == 0, run.stderr[-4000:]
+    fleet.first_tor_times = tor_started_and_written(fleet)
     return run
+
+
+def tor_started_and_written(fleet) -> dict[tuple[str, str], tuple[float, float]]:
+    """(relay, service) -> when its tor started and when its torrc was written, read right after the first
+    converge: later tests restart tor, so only then does this say how the first converge started it."""
+    times = {}
+    for relay in load_fleet(fleet.folder / "inventory" / f"{fleet.lab.name}.py", cwd=fleet.folder).relays:
+        if relay.settings.network != "tor":
+            continue
+        for instance in tor.instances(relay.settings):
+            started, written = fleet.exec(relay.name, "sh", "-c", (
+                f"date -d \"$(systemctl show -p ExecMainStartTimestamp --value --timestamp=us+utc "
+                f"{instance.service})\" +%s.%N; date -r {instance.torrc} +%s.%N")).stdout.split()
+            times[(relay.name, instance.service)] = (float(started), float(written))
+    return times
 
 
 @pytest.fixture
