@@ -15,7 +15,6 @@ import pytest
 
 from exitkit import tor
 from exitkit.lab.containers import LocalFleet
-from exitkit.loader import load_fleet
 from tests.fleet.harness import lab_fleet
 
 # Three relays with different networks, languages, jurisdictions and Debian releases.
@@ -67,7 +66,7 @@ def tor_started_and_written(fleet) -> dict[tuple[str, str], tuple[float, float]]
     """(relay, service) -> when its tor started and when its torrc was written, read right after the first
     converge: later tests restart tor, so only then does this say how the first converge started it."""
     times = {}
-    for relay in load_fleet(fleet.folder / "inventory" / f"{fleet.lab.name}.py", cwd=fleet.folder).relays:
+    for relay in fleet.described().relays:
         if relay.settings.network != "tor":
             continue
         for instance in tor.instances(relay.settings):

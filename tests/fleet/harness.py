@@ -23,6 +23,8 @@ import testinfra
 
 from exitkit.lab.containers import LabRelay, LocalFleet
 from exitkit.lab.runs import changed_operations, lab_inventory, pyinfra, write_fleet_folder
+from exitkit.loader import load_fleet
+from exitkit.model import Fleet
 from exitkit.summary import HEADER as SUMMARY_HEADER
 from exitkit.summary import INDENT as SUMMARY_INDENT
 
@@ -86,13 +88,22 @@ class TestFleet:
     def relay(self, name: str) -> LabRelay:
         return next(r for r in self.relays if r.name == name)
 
+    @property
+    def inventory(self) -> Path:
+        """inventory/<fleet>.py in the fleet folder: what pyinfra and the exitkit command are given."""
+        return self.folder / "inventory" / f"{self.lab.name}.py"
+
+    def described(self) -> Fleet:
+        """The fleet as its settings files, last written, describe it."""
+        return load_fleet(self.inventory, cwd=self.folder)
+
     def write(self) -> None:
         write_fleet_folder(self.folder, self.lab.name, lab_inventory(self.lab, self.groups), self.group_data)
 
     def deploy(self, *args: str) -> Run:
         """Write the settings and converge the fleet with `pyinfra --json` from the fleet folder."""
         self.write()
-        result = pyinfra(self.folder / "inventory" / f"{self.lab.name}.py", "--json", *args, cwd=self.folder)
+        result = pyinfra(self.inventory, "--json", *args, cwd=self.folder)
         return Run(result.returncode, result.stdout, result.stderr)
 
     def preview(self, *args: str, json: bool = False) -> Run:
@@ -101,7 +112,7 @@ class TestFleet:
         Without -y pyinfra detects changes before it stops, and --diff shows them (on stderr).
         """
         self.write()
-        result = pyinfra(self.folder / "inventory" / f"{self.lab.name}.py", "--dry", "--diff",
+        result = pyinfra(self.inventory, "--dry", "--diff",
                          *(("--json",) if json else ()), *args, cwd=self.folder, yes=False)
         return Run(result.returncode, result.stdout, result.stderr)
 

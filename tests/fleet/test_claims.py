@@ -19,7 +19,6 @@ import time
 import pytest
 
 from exitkit import control, history
-from exitkit.loader import load_fleet
 from exitkit.notice import available_languages, claims
 from exitkit.notice.content import page_texts
 from exitkit.plan import plan_fleet
@@ -27,7 +26,7 @@ from exitkit.plan import plan_fleet
 
 def claims_and_problems(fleet, name: str) -> tuple[list[str], dict[str, list[str]]]:
     """The ids of the claims the relay's served pages make, and the problems each claim's checks found."""
-    loaded = load_fleet(fleet.folder / "inventory" / f"{fleet.lab.name}.py", cwd=fleet.folder)
+    loaded = fleet.described()
     settings, plan = loaded.relay(name).settings, plan_fleet(loaded)[name]
     address = settings.public_ipv4 or settings.public_ipv6 or plan.hostname
     keys: set[str] = set()

@@ -24,9 +24,8 @@ PROBE = Path(__file__).with_name("policy_probe.py")
 
 
 def settings_of(fleet, name: str) -> RelaySettings:
-    from exitkit.loader import load_fleet
 
-    return load_fleet(fleet.folder / "inventory" / f"{fleet.lab.name}.py", cwd=fleet.folder).relay(name).settings
+    return fleet.described().relay(name).settings
 
 
 def exitkit(fleet, *args: str) -> subprocess.CompletedProcess:

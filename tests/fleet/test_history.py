@@ -11,7 +11,6 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from exitkit import control, history
-from exitkit.loader import load_fleet
 from exitkit.plan import exit_policy_of
 from exitkit.policy import policy_id
 
@@ -21,7 +20,7 @@ BIN = Path(sys.executable).parent
 def test_every_run_records_each_relay_and_its_policy(fleet, first_run):
     records = control.read_history(fleet.folder, fleet.lab.name)
     fingerprints = control.known_fingerprints(fleet.folder)
-    described = load_fleet(fleet.folder / "inventory" / f"{fleet.lab.name}.py", fleet.folder)
+    described = fleet.described()
     for relay in fleet.relays:
         mine = [r for r in records if r.relay == relay.name]
         assert mine and mine[-1].converged, relay.name

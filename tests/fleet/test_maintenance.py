@@ -9,7 +9,6 @@ from itertools import pairwise
 
 import pytest
 
-from exitkit.loader import load_fleet
 from exitkit.maintenance.files import reboot_check_command, reboot_findings
 from exitkit.maintenance.purge import PURGE_STAMP, log_age_command, log_age_findings, purge_timing
 from exitkit.plan import plan_fleet
@@ -38,8 +37,7 @@ def test_timers_exist_and_their_times_parse(fleet, first_run):
 
 def test_every_relay_reboots_as_its_page_says(fleet, first_run):
     """The check the claims registry runs for the reboot sentences: the guarded script, the timer at its time."""
-    inventory = fleet.folder / "inventory" / f"{fleet.lab.name}.py"
-    loaded = load_fleet(inventory, cwd=fleet.folder)
+    loaded = fleet.described()
     plans = plan_fleet(loaded)
     for relay in fleet.relays:
         output = fleet.exec(relay.name, "bash", "-c", reboot_check_command()).stdout

@@ -8,7 +8,7 @@ import shlex
 
 from exitkit import history
 from exitkit.configs import ConfigFile, fleet_files
-from exitkit.loader import fleet_dir, load_fleet
+from exitkit.loader import fleet_dir
 from exitkit.plan import plan_fleet
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -18,9 +18,8 @@ HAND_EDIT = "# edited by hand on the relay"
 
 def rendered(fleet) -> dict[str, dict[str, ConfigFile]]:
     """relay -> path -> file, as `exitkit render` makes them from the fleet folder as last written."""
-    inventory = fleet.folder / "inventory" / f"{fleet.lab.name}.py"
-    loaded = load_fleet(inventory, cwd=fleet.folder)
-    every = fleet_files(loaded, plan_fleet(loaded), fleet_dir(inventory))
+    loaded = fleet.described()
+    every = fleet_files(loaded, plan_fleet(loaded), fleet_dir(fleet.inventory))
     return {relay: {f.path: f for f in files} for relay, files in every.items()}
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from exitkit.loader import load_fleet
 from exitkit.plan import exit_policy_of
 from exitkit.policy import enforcement, policy_id
 from exitkit.summary import ENFORCEMENT_HEADER
@@ -10,7 +9,7 @@ from exitkit.summary import ENFORCEMENT_HEADER
 
 def test_first_and_no_op_runs_sum_up_every_relay(fleet, first_run, monkeypatch):
     monkeypatch.chdir(fleet.folder)
-    relays = load_fleet(fleet.folder / "inventory" / f"{fleet.lab.name}.py", cwd=fleet.folder).relays
+    relays = fleet.described().relays
     run = fleet.deploy()
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.changes == 0

@@ -12,7 +12,6 @@ import subprocess
 from itertools import pairwise
 
 from exitkit import tor
-from exitkit.loader import load_fleet
 from exitkit.plan import exit_policy_of
 from exitkit.policy import parse_rule
 
@@ -20,7 +19,7 @@ TOR_RELAYS = ("relay-1", "relay-3")
 
 
 def settings_of(fleet, name):
-    return load_fleet(fleet.folder / "inventory" / f"{fleet.lab.name}.py", cwd=fleet.folder).relay(name).settings
+    return fleet.described().relay(name).settings
 
 
 def tor_instances(fleet, name):
