@@ -1,6 +1,6 @@
 """Benchmark: first converge and no-op re-run of a local fleet at several sizes, against the package-only floor.
 
-    ./kit bench [--sizes 1,3,10] [--readme]      # 25 relays: --sizes 25 (about as long as the others together)
+    ./kit bench [--sizes 1,3,10] [--cold] [--readme]   # 25 relays: --sizes 25 (about as long as the others together)
 
 For each size, on fresh Debian 13 relays: the floor (bench/floor.py: apt-get update
 and one install of the same packages, daemons kept from starting, on relays of
@@ -8,7 +8,10 @@ their own), then exitkit's first converge on new relays and a no-op re-run. Each
 run reports its wall time, remote commands per host (counted from pyinfra's --debug
 log), the peak memory of the pyinfra process, and how much of the apt download the
 proxy fetched from the mirror (a cold cache) or served from its cache (warm); the
-first converge is also given as a multiple of the floor. ``--timings`` prints where
+first converge is also given as a multiple of the floor. ``--cold`` empties the
+proxy's cache before each floor and each first converge, as a new fleet meets the
+mirror, and puts the lab's cache back at the end (it restarts the shared proxy: run
+it alone). ``--timings`` prints where
 a first converge's time went (pyinfra's phases and its slowest operations);
 ``--readme`` writes the table into README.md between its bench markers.
 """
@@ -16,6 +19,7 @@ a first converge's time went (pyinfra's phases and its slowest operations);
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import subprocess
@@ -29,7 +33,7 @@ from pathlib import Path
 
 from exitkit.lab import PROJECT
 from exitkit.lab.containers import LocalFleet
-from exitkit.lab.fence import proxy_log_mark, proxy_traffic
+from exitkit.lab.fence import empty_apt_cache, held_apt_cache, proxy_log_mark, proxy_traffic
 from exitkit.lab.runs import DEPLOY, lab_inventory, pyinfra_command, write_fleet_folder
 
 GROUP_DATA = {"all": {"operator_name": "Bench Exit Collective", "abuse_email": "abuse@example.net",
@@ -112,16 +116,21 @@ def fleet_folder(lab: LocalFleet) -> Path:
                               lab_inventory(lab, groups), group_data)
 
 
-def measure(size: int, name: str) -> tuple[Converge, Converge, Converge]:
-    """Floor, first converge and no-op on fresh relays of one size (the floor on relays of its own)."""
+def measure(size: int, name: str, cold: bool = False) -> tuple[Converge, Converge, Converge]:
+    """Floor, first converge and no-op on fresh relays of one size (the floor on relays of its own); with ``cold``
+    the floor and the first converge each start from an empty proxy cache."""
     lab = bench_fleet(size, name)
     try:
+        if cold:
+            empty_apt_cache()
         floor = timed_pyinfra(fleet_folder(lab), FLOOR, [r.address for r in lab.relays])
     finally:
         lab.down()
     lab = bench_fleet(size, name)
     try:
         inventory = fleet_folder(lab)
+        if cold:
+            empty_apt_cache()
         first = timed_pyinfra(inventory, DEPLOY, [r.address for r in lab.relays])
         again = timed_pyinfra(inventory, DEPLOY, [r.address for r in lab.relays])
     finally:
@@ -152,17 +161,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1,3,10", help="relay counts, e.g. 1,3,10,25")
     parser.add_argument("--name", default="bench", help="lab fleet name (its slot: EXITKIT_LAB_SLOTS)")
+    parser.add_argument("--cold", action="store_true",
+                        help="empty the apt proxy's cache before each floor and first converge (run alone)")
     parser.add_argument("--timings", action="store_true", help="where each first converge's time went")
     parser.add_argument("--readme", action="store_true", help="write the table into README.md")
     args = parser.parse_args()
     rows = []
-    for size in (int(s) for s in args.sizes.split(",")):
-        floor, first, again = measure(size, args.name)
-        rows.append((size, floor, first, again))
-        if args.timings:
-            print(f"\n{size} relays, first converge {first.seconds:.1f} s (floor {floor.seconds:.1f} s):")
-            for phase, seconds in sorted(first.phases, key=lambda p: -p[1])[:15]:
-                print(f"  {seconds:6.1f} s  {phase}")
+    with held_apt_cache() if args.cold else contextlib.nullcontext():
+        for size in (int(s) for s in args.sizes.split(",")):
+            floor, first, again = measure(size, args.name, args.cold)
+            rows.append((size, floor, first, again))
+            if args.timings:
+                print(f"\n{size} relays, first converge {first.seconds:.1f} s (floor {floor.seconds:.1f} s):")
+                for phase, seconds in sorted(first.phases, key=lambda p: -p[1])[:15]:
+                    print(f"  {seconds:6.1f} s  {phase}")
     print(table(rows))
     if args.readme:
         write_readme(table(rows))

@@ -19,8 +19,11 @@ that is using it.
 from __future__ import annotations
 
 import ipaddress
+import os
+import shutil
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from exitkit.lab import LAB
@@ -33,6 +36,8 @@ ACNG_DROP_IN = Path("/etc/apt-cacher-ng/zzz-exitkit-lab.conf")  # read after the
 ACNG_INIT = Path("/etc/init.d/apt-cacher-ng")
 ACNG_ERRORS = Path("/var/log/apt-cacher-ng/apt-cacher.err")
 ACNG_LOG = Path("/var/log/apt-cacher-ng/apt-cacher.log")
+ACNG_CACHE = Path("/var/cache/apt-cacher-ng")  # Debian's CacheDir
+ACNG_HELD = Path("/var/cache/apt-cacher-ng.exitkit-held")  # the real cache while a cold measurement runs
 NONLOCAL_BIND = Path("/proc/sys/net/ipv4/ip_nonlocal_bind")
 ALL_DOMAINS = ("#",)  # dnsmasq: every name is local, so none is ever forwarded
 
@@ -78,15 +83,67 @@ def ensure_apt_proxy() -> None:
     log("starting apt-cacher-ng, the lab relays' apt proxy, on the lab networks' gateways")
     if systemd_runs():
         run(["systemctl", "enable", "apt-cacher-ng.service"], check=False)
-        run(["systemctl", "restart", "apt-cacher-ng.service"])
-    else:
-        run([str(ACNG_INIT), "restart"])
+    _apt_proxy("restart")
+    _wait_for_apt_proxy()
+
+
+def _apt_proxy(action: str) -> None:
+    """Start, stop or restart apt-cacher-ng with systemctl where systemd runs, else with its init script."""
+    run(["systemctl", action, "apt-cacher-ng.service"] if systemd_runs() else [str(ACNG_INIT), action])
+
+
+def _wait_for_apt_proxy() -> None:
     deadline = time.monotonic() + 15
     while not all(listening(address, APT_PROXY_PORT) for address in every_gateway()):
         if time.monotonic() > deadline:
             errors = ACNG_ERRORS.read_text()[-2000:] if ACNG_ERRORS.exists() else ""
             raise RuntimeError(f"apt-cacher-ng does not listen on the lab gateways:\n{errors}")
         time.sleep(0.2)
+
+
+def _fresh_cache_dir(like: Path) -> None:
+    ACNG_CACHE.mkdir()
+    stat = like.stat()
+    os.chown(ACNG_CACHE, stat.st_uid, stat.st_gid)
+    ACNG_CACHE.chmod(stat.st_mode & 0o7777)
+
+
+@contextmanager
+def held_apt_cache() -> Iterator[None]:
+    """The proxy's cache set aside while the block runs and put back whole afterwards, whatever happens.
+
+    For cold-cache measurements (``empty_apt_cache``): the lab's packages are not
+    fetched again by every later test run. The proxy is restarted, so nothing else
+    may use it meanwhile.
+    """
+    if ACNG_HELD.exists():
+        raise RuntimeError(f"{ACNG_HELD} exists: a cold measurement was cut short; move it back to {ACNG_CACHE}")
+    ensure_apt_proxy()
+    _apt_proxy("stop")
+    ACNG_CACHE.rename(ACNG_HELD)
+    _fresh_cache_dir(ACNG_HELD)
+    _apt_proxy("start")
+    try:
+        _wait_for_apt_proxy()
+        yield
+    finally:
+        _apt_proxy("stop")
+        shutil.rmtree(ACNG_CACHE)
+        ACNG_HELD.rename(ACNG_CACHE)
+        _apt_proxy("start")
+        _wait_for_apt_proxy()
+
+
+def empty_apt_cache() -> None:
+    """An empty proxy cache, so the next run fetches every package and index from the mirror (inside
+    ``held_apt_cache`` only)."""
+    if not ACNG_HELD.exists():
+        raise RuntimeError("empty_apt_cache outside held_apt_cache would throw away the lab's package cache")
+    _apt_proxy("stop")
+    shutil.rmtree(ACNG_CACHE)
+    _fresh_cache_dir(ACNG_HELD)
+    _apt_proxy("start")
+    _wait_for_apt_proxy()
 
 
 def fleet_resolver(fleet: str, gateway: str) -> BackgroundDnsServer:

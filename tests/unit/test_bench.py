@@ -43,3 +43,11 @@ def test_the_readme_table_is_replaced_between_its_markers(tmp_path):
     readme.write_text("no markers\n")
     with pytest.raises(SystemExit):
         bench.write_readme("| new |", readme)
+
+
+def test_the_proxy_cache_is_emptied_only_while_the_labs_cache_is_held_aside():
+    from exitkit.lab import fence
+    if fence.ACNG_HELD.exists():
+        pytest.skip("a cold bench holds the cache right now")
+    with pytest.raises(RuntimeError, match="throw away"):
+        fence.empty_apt_cache()
