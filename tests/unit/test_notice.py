@@ -272,11 +272,6 @@ def test_log_lifetime_follows_the_setting(hours, worded):
             assert other not in records
 
 
-def test_japanese_legal_note_uses_the_same_lifetime():
-    html = render(make_settings(log_lifetime_hours=6, jurisdictions=("jp",)))
-    assert esc(en("law.jp.requests", lifetime="6 hours")) in section(html, "law")
-
-
 def test_nightly_reboot_with_time_and_time_zone():
     records = section(render(make_settings(reboot="nightly", timezone="Europe/Berlin"), reboot_time="03:30"), "records")
     assert "restarts every night at 03:30 (Europe/Berlin)" in records
@@ -358,8 +353,12 @@ def test_legal_names_every_language_must_keep(lang):
     assert re.search(r"§ 7|第7条第1項", law["de.ddg_scope"])
     assert "特定電気通信による情報の流通によって発生する権利侵害等への対処に関する法律" in law["jp.act"]
     assert "情報流通プラットフォーム対処法" in law["jp.act"]
-    assert "197" in law["jp.police"]
+    assert re.search(r"197\(2\)|197 Absatz 2|第197条第2項", law["jp.police"])
+    assert re.search(r"218\(1\)|218 Absatz 1|第218条第1項", law["jp.police"])
+    assert re.search(r"5\(1\)|5 Absatz 1|第5条第1項", law["jp.requests"])
     assert re.search(r"21\(2\)|21 Absatz 2|第21条第2項", law["jp.secrecy"])
+    assert "電気通信事業法" in law["jp.secrecy"] and "2016/679" in law["eu.gdpr"]
+    assert re.search(r"512\S*\(c\)", law["us.mere_transit"]) and "Stored Communications Act" in law["us.records"]
 
 
 def test_legal_sections_keep_the_chosen_order():
