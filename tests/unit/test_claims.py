@@ -84,6 +84,20 @@ def test_every_claim_key_exists_and_every_text_is_reachable():
         assert claim.checks, claim.id
 
 
+def test_law_texts_state_no_relay_fact_and_each_is_excused_by_name():
+    """A law text that filled in a relay fact ({lifetime}, ...) would restate a claim without its check."""
+    from exitkit.notice.texts import placeholders
+
+    for lang in notice.available_languages():
+        for key, text in notice.flatten(notice.load_texts(lang)["law"]).items():
+            assert not placeholders(text), f"{lang}: law.{key} fills in a relay fact: {text}"
+    for key in notice.flatten(notice.load_texts("en")["law"]):
+        full = f"law.{key}"
+        assert claims.claim_of(full) is None, full
+        assert key.endswith("heading") or full in claims.NOT_CLAIMS, f"{full} is not excused by name in NOT_CLAIMS"
+    assert not [pattern for pattern in claims.NOT_CLAIMS if pattern.startswith("law") and "*" in pattern]
+
+
 def test_a_page_that_exits_nowhere_says_so_and_never_that_it_is_an_exit():
     for network in NETWORKS:
         made = {c.id for c in claims.claims_made(rendered_keys(relay(network=network, exit_policy="reject-all"), "en"))}
