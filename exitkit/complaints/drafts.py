@@ -25,10 +25,23 @@ from exitkit.templating import render
 LANGUAGES = ("en", "de", "ja")
 EXONERATOR = "https://metrics.torproject.org/exonerator.html"
 NETWORK_NAMES = {"tor": "Tor", "nym": "Nym", "anyone": "Anyone", "mix": "mix cascade"}
-ROLES = {  # network -> what the relay is, per language
-    "tor": {"en": "a Tor exit relay", "de": "ein Tor-Exit-Relay", "ja": "Tor の出口リレー"},
-    "nym": {"en": "a Nym exit gateway", "de": "ein Nym-Exit-Gateway", "ja": "Nym の出口ゲートウェイ"},
+ROLES = {  # network -> what the relay is, per language, in the notice page's terms
+    "tor": {"en": "a Tor exit relay", "de": "ein Tor-Exit-Relay", "ja": "Torの出口リレー"},
+    "nym": {"en": "a Nym exit gateway", "de": "ein Nym-Exit-Gateway", "ja": "Nymの出口ゲートウェイ"},
+    "anyone": {"en": "an Anyone exit relay", "de": "ein Anyone-Exit-Relay", "ja": "Anyoneの出口リレー"},
+    "mix": {"en": "the last mix of a mix cascade", "de": "der letzte Mix einer Mix-Kaskade",
+            "ja": "ミックスカスケードの最終ミックス"},
 }
+USED = {  # network -> what the people whose connections the relay carries use, per language
+    "tor": {"en": "the Tor network", "de": "das Tor-Netzwerk", "ja": "Torネットワーク"},
+    "nym": {"en": "the Nym network", "de": "das Nym-Netzwerk", "ja": "Nymネットワーク"},
+    "anyone": {"en": "the Anyone network", "de": "das Anyone-Netzwerk", "ja": "Anyoneネットワーク"},
+    "mix": {"en": "an anonymity service built as a mix cascade",
+            "de": "einen als Mix-Kaskade aufgebauten Anonymisierungsdienst",
+            "ja": "ミックスカスケード方式の匿名化サービス"},
+}
+UNKNOWN_ROLE = {"en": "an exit relay", "de": "ein Exit-Relay", "ja": "出口リレー"}  # a network the lists above lack
+UNKNOWN_USED = {"en": "an anonymity network", "de": "ein Anonymisierungsnetzwerk", "ja": "匿名化ネットワーク"}
 _REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|antw|返信)\s*[:：]\s*", re.IGNORECASE)
 
 
@@ -64,11 +77,11 @@ def draft_reply(complaint: Complaint, facts: Facts, verdict: Verdict, operator: 
     for finding in verdict.relays:
         for judgement in finding.judgements or []:
             network = finding.network
-            roles = ROLES.get(network, {"en": f"an exit of the {network} network",
-                                        "de": f"ein Exit des {network}-Netzwerks", "ja": f"{network} の出口"})
+            roles, used = ROLES.get(network, UNKNOWN_ROLE), USED.get(network, UNKNOWN_USED)
             relays.append({
                 "address": finding.address, "network_name": NETWORK_NAMES.get(network, network),
                 "role_en": roles["en"], "role_de": roles["de"], "role_ja": roles["ja"],
+                "used_en": used["en"], "used_de": used["de"], "used_ja": used["ja"],
                 "notice_url": operator.notice_urls.get(finding.relay, ""), "time": judgement.time,
                 "in_service": judgement.in_service if judgement.time else None, "allowed": _certain(judgement),
                 "rule": judgement.rule, "exonerator": EXONERATOR if network == "tor" else ""})

@@ -11,7 +11,8 @@ import pytest
 
 from exitkit.cli import main
 from exitkit.complaints import KINDS
-from exitkit.complaints.drafts import LANGUAGES, reply_subject
+from exitkit.complaints.drafts import LANGUAGES, ROLES, USED, reply_subject
+from exitkit.settings import NETWORKS
 from exitkit.templating import render
 from tests.complaints.desk import CORPUS, desk_fleet
 
@@ -35,7 +36,7 @@ def draft(desk, monkeypatch, capsys, name: str):
 @pytest.mark.parametrize(("name", "language", "says"), [
     ("08-bruteforce-de.eml", "de", ["Guten Tag,", "192.0.2.31 ist ein Tor-Exit-Relay", "http://192.0.2.31/",
                                     "ließ zu diesem Zeitpunkt Verbindungen zu 198.51.100.44:22 zu"]),
-    ("14-authority-ja.eml", "ja", ["ご担当者様", "192.0.2.33 は Desk Test Exits", "24 時間より古い記録が残る",
+    ("14-authority-ja.eml", "ja", ["ご担当者様", "192.0.2.33は、Desk Test Exitsが運営する", "24時間より古い記録が残る",
                                    "宛先のアドレスとポート番号をお知らせください"]),
     ("22-policy-after-rule-en.eml", "en", ["192.0.2.32 is a Nym exit gateway",
                                            "not let connections to 198.51.100.7:443 out (reject 198.51.100.7:443)"]),
@@ -73,6 +74,27 @@ def test_every_kind_has_a_paragraph_in_every_language(kind, language):
     text = render(f"replies/{kind}.{language}.txt.j2", destination="198.51.100.7:443", destination_known=True,
                   log_lifetime_hours=12)
     assert len(text.strip()) > 40
+
+
+@pytest.mark.parametrize(("network", "language"), list(product(NETWORKS, LANGUAGES)))
+def test_a_reply_names_every_network_in_the_pages_terms(network, language):
+    """Each network's role and what its people use, written out per language (no network id in the prose)."""
+    role, used = ROLES[network][language], USED[network][language]
+    relay = {"address": "192.0.2.31", "network_name": network, f"role_{language}": role, f"used_{language}": used,
+             "notice_url": "http://192.0.2.31/", "time": "", "in_service": None, "allowed": None, "rule": "",
+             "exonerator": ""}
+    text = render(f"replies/frame.{language}.txt.j2", kind="other", relays=[relay], subject="", operator_name="Op",
+                  abuse_email="abuse@example.net", destination="", destination_known=False, log_lifetime_hours=24,
+                  ask_time=False, ask_destination=False)
+    assert "192.0.2.31" in text and role in text and used in text
+
+
+@pytest.mark.parametrize(("language", "one", "many"), [
+    ("en", "one hour", "12 hours"), ("de", "einer Stunde", "12 Stunden"), ("ja", "1時間", "12時間")])
+def test_the_log_lifetime_is_worded_for_one_hour_and_for_more(language, one, many):
+    for hours, wording in ((1, one), (12, many)):
+        text = render(f"replies/authority.{language}.txt.j2", log_lifetime_hours=hours)
+        assert wording in text
 
 
 @pytest.mark.parametrize(("subject", "reply"), [
