@@ -503,6 +503,8 @@ def test_style_covers_phone_dark_mode_and_print():
     assert "#000" in printed and "#fff" in printed
     assert "attr(href)" in printed
     assert re.search(r"\.languages[^{]*\{\s*display:\s*none", printed)
+    # Japanese lines never start with ー or a small kana (CSS line-break: strict, kinsoku of JIS X 4051)
+    assert re.search(r":lang\(ja\)\s*\{\s*line-break:\s*strict", style)
 
 
 def nasty_settings() -> RelaySettings:
