@@ -98,6 +98,20 @@ def test_law_texts_state_no_relay_fact_and_each_is_excused_by_name():
     assert not [pattern for pattern in claims.NOT_CLAIMS if pattern.startswith("law") and "*" in pattern]
 
 
+
+def test_law_texts_name_the_sections_they_point_to_by_their_headings():
+    """The German and Japanese law texts quote the records and investigators headings; a renamed heading must not
+    leave a pointer to a section that no longer has that name."""
+    import re
+
+    quoted = {"de": re.compile("„([^“]+)“"), "ja": re.compile("「([^」]+)」の項目")}
+    for lang, pattern in quoted.items():
+        texts = notice.load_texts(lang)
+        pointers = {name for text in notice.flatten(texts["law"]).values() for name in pattern.findall(text)}
+        sections = {texts["records"]["heading"], texts["investigators"]["heading"]}
+        assert sections <= pointers, f"{lang}: the law texts point to {sorted(pointers)}, not to {sorted(sections)}"
+
+
 def test_a_page_that_exits_nowhere_says_so_and_never_that_it_is_an_exit():
     for network in NETWORKS:
         made = {c.id for c in claims.claims_made(rendered_keys(relay(network=network, exit_policy="reject-all"), "en"))}
