@@ -473,7 +473,7 @@ def notice_context(
         languages=language_links(lang),
         identity=tuple(row for row in identity if row and row[1]),
         summary=_summary(settings, texts, contact, is_exit),
-        about_heading=texts(net + "about_heading"),
+        about_heading=texts(net + "about_heading" if is_exit else "not_exit.about_heading"),
         about=(
             (texts(net + "what"), texts("about.many_users"), texts("about.not_origin")) if is_exit
             else (texts("not_exit.about"),)
