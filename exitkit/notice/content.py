@@ -335,22 +335,23 @@ _DSA = ("dsa.mere_conduit", "dsa.no_monitoring")
 
 #: Text keys under ``law`` of each jurisdiction's paragraphs, in order.
 _LAW_PARAGRAPHS: dict[str, tuple[str, ...]] = {
-    "us": ("us.mere_transit", "us.conditions", "us.subpoena", "us.records"),
+    "us": ("us.mere_transit", "us.conditions", "us.no_accounts", "us.subpoena", "us.records"),
     "de": ("de.ddg_scope", *_DSA, "de.ddg", "de.blocking"),
     "jp": ("jp.act", "jp.requests", "jp.police", "jp.secrecy"),
     "eu": (*_DSA, "eu.gdpr"),
 }
 
 
-def law_paragraphs(chosen: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+def law_paragraphs(chosen: tuple[str, ...], network: str = "tor") -> dict[str, tuple[str, ...]]:
     """The text keys of each chosen jurisdiction's paragraphs; the DSA's articles are explained once.
 
     With both ``de`` and ``eu`` chosen, the European Union's section explains them
-    and Germany's points there instead of repeating them.
+    and Germany's points there instead of repeating them. A mix cascade's operator
+    may sell accounts, so its page does not say the network has none.
     """
     paragraphs = {}
     for code in chosen:
-        keys = _LAW_PARAGRAPHS[code]
+        keys = tuple(key for key in _LAW_PARAGRAPHS[code] if not (key == "us.no_accounts" and network == "mix"))
         if code == "de" and "eu" in chosen:
             keys = tuple(key for key in keys if key not in _DSA)
             keys = keys[:1] + ("de.dsa_in_eu",) + keys[1:]
@@ -362,7 +363,7 @@ def _law(settings: RelaySettings, texts: Texts) -> tuple[LawSection, ...]:
     chosen = tuple(code for code in dict.fromkeys(settings.jurisdictions or ()) if code in JURISDICTIONS)
     return tuple(
         LawSection(code, texts(f"law.{code}.heading"), tuple(texts(f"law.{key}") for key in keys))
-        for code, keys in law_paragraphs(chosen).items()
+        for code, keys in law_paragraphs(chosen, settings.network).items()
     )
 
 

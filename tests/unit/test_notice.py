@@ -366,6 +366,14 @@ def test_legal_sections_keep_the_chosen_order():
     assert html.index('id="law-jp"') < html.index('id="law-us"')
 
 
+
+@pytest.mark.parametrize("network", ["tor", "nym", "anyone", "mix"])
+def test_only_a_mix_cascade_leaves_open_whether_its_users_hold_accounts(network):
+    """A cascade's operator may sell accounts; the other networks have none by design."""
+    html = render(make_settings(network=network, jurisdictions=("us",)))
+    assert esc(en("law.us.conditions")) in html
+    assert (esc(en("law.us.no_accounts")) in html) == (network != "mix")
+
 def test_absent_optional_contact_items_are_absent():
     contact = section(render(make_settings()), "contact")
     for key in ("pgp", "phone", "postal", "website"):
