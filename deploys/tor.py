@@ -18,7 +18,7 @@ from deploys.ops import checked_file, fetch_secret, rolling_restart, write_confi
 from deploys.release import relay_release, release_of_relay
 from exitkit import control, tor
 from exitkit.configfile import UNITS, ConfigFile, by_path
-from exitkit.packages import relay_packages
+from exitkit.packages import TOR, relay_packages
 from exitkit.plan import exit_policy_of
 from exitkit.releases import Release
 from exitkit.settings import RelaySettings
@@ -72,7 +72,7 @@ def tor_relay():
             # Debian's package starts a tor client at once: keep tor stopped until our checked torrc is in place
             server.shell(name="Keep tor from starting before its torrc is checked",
                          commands=["systemctl mask tor@default.service"])
-        apt.packages(name="Install tor", packages=["tor"], update=True, cache_time=3600, no_recommends=True)
+        apt.packages(name="Install tor", packages=list(TOR), update=True, cache_time=3600, no_recommends=True)
 
     family_id, family_key = "", None
     if s.tor_family:

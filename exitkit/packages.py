@@ -7,6 +7,9 @@ from exitkit.settings import RelaySettings
 # tzdata: reboot timers name the relay's time zone
 BASE = ("lighttpd", "nftables", "tzdata")
 RESOLVER = ("unbound", "dns-root-data")  # dns-root-data: the DNSSEC root trust anchor
+# tor-geoipdb, which Debian's tor recommends: without it tor under its Sandbox tries to load the absent database on
+# every reload and logs a "Bug:" warning each time
+TOR = ("tor", "tor-geoipdb")
 
 # Packages whose Debian install starts a daemon with Debian's own configuration: their unit is masked before the
 # install and unmasked by its unit once the kit's checked configuration is in place.
@@ -25,5 +28,5 @@ def relay_packages(settings: RelaySettings) -> tuple[str, ...]:
     if settings.security_updates:
         packages.append("unattended-upgrades")
     if settings.network == "tor" and settings.tor_package_source == "debian":
-        packages.append("tor")
+        packages += TOR
     return tuple(packages)

@@ -248,6 +248,9 @@ def test_a_policy_change_reloads_tor_and_a_port_change_restarts_it_rolling(setti
     run = fleet.deploy()
     assert run.returncode == 0, run.stderr[-3000:]
     assert tor_processes(fleet) == before  # same processes: reloaded, not restarted
+    for name in TOR_RELAYS:  # tor reloaded under its Sandbox finds everything it re-reads (its GeoIP files too)
+        journal = fleet.exec(name, "journalctl", "--no-pager", "-o", "cat", "-u", "tor@*").stdout
+        assert "Reloading config" in journal and " Bug: " not in journal, journal[-3000:]
     for name in TOR_RELAYS:
         host = fleet.host(name)
         assert "reject 203.0.113.77:443" in host.file("/etc/tor/torrc").content_string
