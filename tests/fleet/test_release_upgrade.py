@@ -87,6 +87,23 @@ def test_an_unhealthy_relay_is_refused_and_nothing_changes(fleet, before):
     assert os_version(fleet, "relay-1") == "12"
 
 
+def test_a_relay_another_run_holds_is_left_alone(fleet, before):
+    """A lock naming a live connection (PID 1's, which never ends) stands for a run deploying relay-1 now."""
+    pid1 = fleet.exec("relay-1", "sh", "-c", "sed 's/.*) //' /proc/1/stat | cut -d' ' -f20").stdout.strip()
+    holder = (f"control=elsewhere\nuser=night-shift\nfleet=/srv/fleet\nstarted=2026-11-30T01:00:00Z\npid=4242\n"
+              f"connection=1:{pid1}\n")
+    fleet.exec("relay-1", "sh", "-c", f"mkdir -p /run/exitkit && printf '{holder}' > /run/exitkit/deploy.lock")
+    try:
+        run = run_upgrade(fleet)
+    finally:
+        fleet.exec("relay-1", "rm", "-f", "/run/exitkit/deploy.lock")
+    out = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert "held by night-shift@elsewhere (pid 4242)" in out, out[-3000:]
+    assert sources(fleet, "relay-1") == before["sources"]
+    assert os_version(fleet, "relay-1") == "12"
+
+
 def test_an_unreachable_mirror_stops_at_the_sources_and_puts_them_back(fleet, before):
     fleet.exec("relay-1", "sh", "-c", f"echo 'Acquire::http::Proxy \"http://127.0.0.1:9/\";' > {BROKEN_PROXY}")
     try:
