@@ -8,10 +8,13 @@ pure logic it serves lives in the concerns (``exitkit.tor``).
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from exitkit.history import POLICY_DIR, RunRecord, StoredPolicy, history_path, parse_history, stored_policy
@@ -64,6 +67,26 @@ def existing_family_key(folder: Path, family: str) -> bytes | None:
 
 
 FINGERPRINT_CACHE = Path(".exitkit") / "tor-fingerprints.json"  # in the fleet folder; public fingerprints only
+CONTROL_LOCK = Path(".exitkit") / "control.lock"  # held while a run changes the cache or the history
+
+
+@contextmanager
+def _one_writer(fleet_dir: Path) -> Iterator[None]:
+    """Two runs from one fleet folder (two terminals, a CI job beside an operator) change the fingerprint cache
+    and the history one after the other, so neither loses the other's entries or interleaves its lines."""
+    path = fleet_dir / CONTROL_LOCK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write by rename, so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = path.with_name(f".{path.name}.{os.getpid()}.new")
+    new.write_text(text, encoding="utf-8")
+    new.replace(path)
 FAMILY_KEYS = Path("secrets") / "tor-family"  # in the fleet folder; the family keys, 0600
 
 
@@ -75,14 +98,16 @@ def known_fingerprints(fleet_dir: Path) -> dict[str, dict[str, str]]:
 
 def remember_fingerprints(fleet_dir: Path, found: dict[tuple[str, str], str]) -> None:
     """Keep the fingerprints seen per relay, so an unreachable member keeps its family place."""
-    before = known_fingerprints(fleet_dir)
-    cache = {name: dict(dirs) for name, dirs in before.items()}
-    for (name, data_dir), fingerprint in found.items():
-        cache.setdefault(name, {})[data_dir] = fingerprint
-    if cache != before:
-        path = fleet_dir / FINGERPRINT_CACHE
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(json.dumps(cache, indent=1, sort_keys=True) + "\n")
+    if all(known_fingerprints(fleet_dir).get(name, {}).get(data_dir) == fingerprint
+           for (name, data_dir), fingerprint in found.items()):
+        return  # nothing new: no lock taken, nothing written
+    with _one_writer(fleet_dir):
+        before = known_fingerprints(fleet_dir)
+        cache = {name: dict(dirs) for name, dirs in before.items()}
+        for (name, data_dir), fingerprint in found.items():
+            cache.setdefault(name, {})[data_dir] = fingerprint
+        if cache != before:
+            _replace_text(fleet_dir / FINGERPRINT_CACHE, json.dumps(cache, indent=1, sort_keys=True) + "\n")
 
 
 def remembered(fleet_dir: Path, name: str, settings: RelaySettings) -> dict[tuple[str, str], str]:
@@ -114,15 +139,15 @@ def append_history(fleet_dir: Path, records: list[RunRecord], policies: list[dic
     """Add one run's records to the fleet's history, and keep each policy they name once (by id)."""
     if not records:
         return None
-    for document in policies:
-        path = fleet_dir / POLICY_DIR / f"{document['policy_id']}.json"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
     path = history_path(fleet_dir, records[0].fleet)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as out:
-        out.writelines(record.to_line() + "\n" for record in records)
+    with _one_writer(fleet_dir):
+        for document in policies:
+            kept = fleet_dir / POLICY_DIR / f"{document['policy_id']}.json"
+            if not kept.exists():
+                _replace_text(kept, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as out:
+            out.write("".join(record.to_line() + "\n" for record in records))
     return path
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -63,3 +64,24 @@ def test_the_kept_policy_means_what_the_built_one_did(address, port):
     kept = history.stored_policy(history.policy_document(POLICY))
     assert kept.allows(str(address), port) == POLICY.allows(str(address), port)
     assert kept.deciding_rule(str(address), port).text == POLICY.deciding_rule(str(address), port).text
+
+
+def _append_many(folder: str, hour: int) -> None:
+    for minute in range(30):
+        control.append_history(Path(folder), [record(datetime(2026, 11, 3, hour, minute, tzinfo=UTC))] * 40, [])
+        control.remember_fingerprints(Path(folder), {(f"relay-{hour}-{minute}", "/var/lib/tor"): "B" * 40})
+
+
+def test_two_runs_at_once_keep_each_others_records_and_fingerprints(tmp_path):
+    """Two deploys from one fleet folder: every line whole, none lost; every fingerprint kept."""
+    import multiprocessing
+
+    workers = [multiprocessing.get_context("fork").Process(target=_append_many, args=(str(tmp_path), hour))
+               for hour in (1, 2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    assert len(control.read_history(tmp_path, "f")) == 2 * 30 * 40
+    assert len(control.known_fingerprints(tmp_path)) == 2 * 30
