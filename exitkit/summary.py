@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 WIDTH = 100          # the terminal width the summary is written for
 GAP = "  "           # between columns
 INDENT = "      "    # attention lines, under their relay
+CONTINUED = INDENT + "  "  # an attention item's further lines
+ITEM_LINES = 4       # an attention item wraps to at most this many lines (a CA's or apt's own words), then is cut
 ELLIPSIS = "…"
 HEADER = "--> Fleet summary"
 # column caps: nicknames are at most 19 characters, IPv6 addresses at most 39
@@ -116,7 +118,17 @@ def attention_lines(outcome: RelayOutcome) -> list[str]:
         names = ", ".join(dict.fromkeys(short_op_name(n) for n in outcome.not_run))
         lines.append(f"not run: {len(outcome.not_run)} operation{'s' if len(outcome.not_run) != 1 else ''}: {names}")
     lines += [f"note: {one_line(n)}" for n in dict.fromkeys(outcome.notes)]
-    return [clip(INDENT + line, WIDTH) for line in lines]
+    return [wrapped for line in lines for wrapped in wrap_item(line)]
+
+
+def wrap_item(text: str) -> list[str]:
+    """One attention item on up to ``ITEM_LINES`` lines of the summary's width, the rest cut with an ellipsis:
+    an error's own words matter most at their end, and a long one must not bury the other relays."""
+    lines = textwrap.wrap(text, WIDTH, initial_indent=INDENT, subsequent_indent=CONTINUED, break_on_hyphens=False)
+    if len(lines) <= ITEM_LINES:
+        return lines or [INDENT.rstrip()]
+    rest = " ".join(line.strip() for line in lines[ITEM_LINES - 1:])
+    return [*lines[: ITEM_LINES - 1], clip(CONTINUED + rest, WIDTH)]
 
 
 def verdict(outcomes: Sequence[RelayOutcome], stopped_by: str | None = None) -> str:

@@ -25,6 +25,7 @@ from exitkit.lab.containers import LabRelay, LocalFleet
 from exitkit.lab.runs import changed_operations, lab_inventory, pyinfra, write_fleet_folder
 from exitkit.loader import load_fleet
 from exitkit.model import Fleet
+from exitkit.summary import CONTINUED as SUMMARY_CONTINUED
 from exitkit.summary import HEADER as SUMMARY_HEADER
 from exitkit.summary import INDENT as SUMMARY_INDENT
 
@@ -63,11 +64,17 @@ class Run:
         return lines[start:end + 1]
 
     def summary_row(self, relay: str) -> list[str]:
-        """A relay's line in the summary and its attention lines below it."""
+        """A relay's line in the summary and its attention items below it, each item's wrapped lines joined."""
         rows = self.summary[2:-1]
         at = next(i for i, line in enumerate(rows) if line[2:].split(" ")[0] == relay)
         end = next((i for i in range(at + 1, len(rows)) if not rows[i].startswith(SUMMARY_INDENT)), len(rows))
-        return rows[at:end]
+        items: list[str] = []
+        for line in rows[at:end]:
+            if line.startswith(SUMMARY_CONTINUED) and items:
+                items[-1] += " " + line.strip()
+            else:
+                items.append(line)
+        return items
 
 
 class TestFleet:

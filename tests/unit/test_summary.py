@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
@@ -15,7 +16,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exitkit.summary import GAP, HEADER, INDENT, WIDTH, RelayOutcome, format_summary, short_op_name
+from exitkit.summary import (
+    CONTINUED,
+    GAP,
+    HEADER,
+    INDENT,
+    ITEM_LINES,
+    WIDTH,
+    RelayOutcome,
+    format_summary,
+    short_op_name,
+)
 
 POLICY = "3f2a9c0d1e2b"
 
@@ -39,6 +50,20 @@ def test_a_fleet_that_changed_nothing_says_so_for_every_relay():
         assert line.startswith("  ") and line.endswith("no change")
     assert lines[-1] == "3 relays: 0 changed, 3 unchanged. Converged."
 
+
+
+def test_a_long_note_keeps_its_end_and_a_very_long_one_is_cut_after_a_few_lines():
+    """A CA's or apt's own words end with what went wrong: a note up to ITEM_LINES lines is shown whole."""
+    ca = ("HTTPS: no certificate yet, the CA said: urn:ietf:params:acme:error:rateLimited: too many certificates "
+          "(5) already issued for this exact set of identifiers in the last 168 hours: relay-1.example.net, "
+          "retry after 2026-12-01 10:00:00 UTC")
+    lines = format_summary([relay("relay-1", changed=["Notice page index.html"], notes=[ca])]).splitlines()
+    note = [line for line in lines if line.startswith(INDENT)]
+    assert 1 < len(note) <= ITEM_LINES and note[0].startswith(f"{INDENT}note: HTTPS")
+    assert note[-1].endswith("retry after 2026-12-01 10:00:00 UTC") and all(len(line) <= WIDTH for line in note)
+    huge = format_summary([relay("relay-1", failed=["x " * 1000])]).splitlines()
+    item = [line for line in huge if line.startswith(INDENT)]
+    assert len(item) == ITEM_LINES and item[-1].endswith("…")
 
 def test_columns_line_up():
     text = format_summary([relay("r1", nickname="a", address="192.0.2.1"),
@@ -144,15 +169,20 @@ def test_every_relay_appears_once_and_skipped_ones_with_their_reason(outcomes):
     rows = relay_lines(text)
     assert [row[2:].split(GAP)[0] for row in rows] == [o.name for o in outcomes]
     attention = sum((o.skipped_reason is not None) + len(o.failed) + len(dict.fromkeys(o.notes)) for o in outcomes)
-    assert len(lines) == 3 + len(outcomes) + attention  # bounded: nothing but relays and their attention items
+    items = [line for line in lines if not line.startswith(CONTINUED)]  # first lines; the rest continue an item
+    assert len(items) == 3 + len(outcomes) + attention  # bounded: nothing but relays and their attention items
+    assert len(lines) <= 3 + len(outcomes) + attention * ITEM_LINES
     for o, row in zip(outcomes, rows, strict=True):
         assert row.startswith("! " if o.needs_attention else "  ")
         if o.skipped_reason is not None:
-            below = lines[lines.index(row) + 1]
+            at = lines.index(row) + 1
+            item = [lines[at], *itertools.takewhile(lambda line: line.startswith(CONTINUED), lines[at + 1:])]
             reason = re.sub("[\x00-\x1f\x7f-\x9f\u2028\u2029]+", " ", o.skipped_reason).strip() or "no reason given"
-            assert below.startswith(f"{INDENT}unreachable: ")
-            shown = below[len(INDENT) + len("unreachable: "):]
-            assert shown == reason or (shown.endswith("…") and reason.startswith(shown[:-1]))
+            assert item[0].startswith(f"{INDENT}unreachable: ")
+            shown = "".join(" ".join(item)[len(INDENT) + len("unreachable: "):].split())  # wraps add only spaces
+            reason = "".join(reason.split())
+            assert shown == reason or (shown.endswith("…") and len(item) == ITEM_LINES
+                                       and reason.startswith(shown[:-1]))
             assert o.name in lines[-1] or "more" in lines[-1]
     for line in lines:
         assert "\n" not in line and "\r" not in line
