@@ -67,9 +67,9 @@ class Converge:
         return f"{state} ({self.fetched / 1e6:.0f}/{self.served / 1e6:.0f} MB)"
 
 
-def timed_pyinfra(inventory: Path, deploy: Path, clients: Sequence[str]) -> Converge:
+def timed_pyinfra(inventory: Path, deploy: Path, clients: Sequence[str], log: Path | None = None) -> Converge:
     """Run pyinfra from the fleet folder with --debug; each stderr line is timed as it arrives, and the process's
-    own peak memory comes from wait4 (the rusage of that child alone)."""
+    own peak memory comes from wait4 (the rusage of that child alone). ``log`` keeps the timed debug log."""
     mark = proxy_log_mark()
     cmd = [pyinfra_command(), "-y", str(inventory), str(deploy), "--debug"]
     started = time.monotonic()
@@ -83,6 +83,9 @@ def timed_pyinfra(inventory: Path, deploy: Path, clients: Sequence[str]) -> Conv
         out.seek(0)
         stdout = out.read()
     stderr = "".join(line for _, line in lines)
+    if log:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("".join(f"{at:9.3f} {line}" for at, line in lines))
     if proc.returncode != 0:
         raise SystemExit(f"pyinfra {deploy.name} failed:\n{stderr[-3000:]}")
     per_host = Counter(COMMAND.findall(stderr))
@@ -116,14 +119,19 @@ def fleet_folder(lab: LocalFleet) -> Path:
                               lab_inventory(lab, groups), group_data)
 
 
-def measure(size: int, name: str, cold: bool = False) -> tuple[Converge, Converge, Converge]:
+def measure(size: int, name: str, cold: bool = False,
+            logs: Path | None = None) -> tuple[Converge, Converge, Converge]:
     """Floor, first converge and no-op on fresh relays of one size (the floor on relays of its own); with ``cold``
-    the floor and the first converge each start from an empty proxy cache."""
+    the floor and the first converge each start from an empty proxy cache; ``logs`` keeps each run's timed debug
+    log there."""
+    def log(run: str) -> Path | None:
+        return logs / f"{size}-{run}.log" if logs else None
+
     lab = bench_fleet(size, name)
     try:
         if cold:
             empty_apt_cache()
-        floor = timed_pyinfra(fleet_folder(lab), FLOOR, [r.address for r in lab.relays])
+        floor = timed_pyinfra(fleet_folder(lab), FLOOR, [r.address for r in lab.relays], log("floor"))
     finally:
         lab.down()
     lab = bench_fleet(size, name)
@@ -131,8 +139,8 @@ def measure(size: int, name: str, cold: bool = False) -> tuple[Converge, Converg
         inventory = fleet_folder(lab)
         if cold:
             empty_apt_cache()
-        first = timed_pyinfra(inventory, DEPLOY, [r.address for r in lab.relays])
-        again = timed_pyinfra(inventory, DEPLOY, [r.address for r in lab.relays])
+        first = timed_pyinfra(inventory, DEPLOY, [r.address for r in lab.relays], log("first"))
+        again = timed_pyinfra(inventory, DEPLOY, [r.address for r in lab.relays], log("noop"))
     finally:
         lab.down()
     return floor, first, again
@@ -165,11 +173,12 @@ def main() -> int:
                         help="empty the apt proxy's cache before each floor and first converge (run alone)")
     parser.add_argument("--timings", action="store_true", help="where each first converge's time went")
     parser.add_argument("--readme", action="store_true", help="write the table into README.md")
+    parser.add_argument("--logs", type=Path, help="keep each run's timed pyinfra --debug log in this folder")
     args = parser.parse_args()
     rows = []
     with held_apt_cache() if args.cold else contextlib.nullcontext():
         for size in (int(s) for s in args.sizes.split(",")):
-            floor, first, again = measure(size, args.name, args.cold)
+            floor, first, again = measure(size, args.name, args.cold, args.logs)
             rows.append((size, floor, first, again))
             if args.timings:
                 print(f"\n{size} relays, first converge {first.seconds:.1f} s (floor {floor.seconds:.1f} s):")
