@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 
 from pyinfra import host
 from pyinfra.api import FactBase, StringCommand, deploy
-from pyinfra.operations import files, python, systemd
+from pyinfra.operations import files, python
 
 from deploys.context import relay_plan, relay_settings
-from deploys.ops import write_config
+from deploys.ops import units, write_configs
 from deploys.release import relay_release
 from deploys.summary import note, note_for
 from exitkit.configfile import UNITS, by_path
@@ -34,6 +34,7 @@ from exitkit.https import (
     parse_served,
 )
 from exitkit.notice.files import TLS_LIVE
+from exitkit.remote import WantedUnit
 
 NAMES = {
     ACME_CONFIG: "ACME client (dehydrated) configuration",
@@ -89,11 +90,9 @@ def https_certificate():
         return
     files.directory(name="ACME configuration folder", path="/etc/exitkit/acme", mode="755")
     files.directory(name="ACME state folder (account key, certificates)", path=ACME_DIR, mode="700")
-    changed = [write_config(file, name=NAMES[file.path]).did_change
-               for file in by_path(https_files(settings, plan)).values()]
-    systemd.daemon_reload(name="Reload systemd for the renewal units", _if=changed)
-    systemd.service(name="Renewal timer enabled and running", service=f"{RENEW_UNIT}.timer", running=True,
-                    enabled=True)
+    files_wanted = list(by_path(https_files(settings, plan)).values())
+    write_configs(files_wanted, name="; ".join(NAMES[file.path] for file in files_wanted))
+    units(name="Renewal timer enabled and running", wanted=[WantedUnit(f"{RENEW_UNIT}.timer")])
     served: ServedCertificate = host.get_fact(ServedCertificateFact)
     if needs_asking(served, plan, datetime.now(UTC)):
         python.call(name="Certificate from the CA (ACME HTTP-01)", function=_ask_ca,

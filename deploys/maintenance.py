@@ -9,7 +9,7 @@ from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from deploys.context import relay_plan, relay_settings
-from deploys.ops import write_config
+from deploys.ops import units, write_config, write_configs
 from deploys.release import relay_release
 from exitkit.configfile import by_path
 from exitkit.maintenance.files import (
@@ -25,6 +25,7 @@ from exitkit.maintenance.files import (
     reboot_scheduled,
     security_update_files,
 )
+from exitkit.remote import WantedUnit
 
 
 @deploy("Logs with a promised lifetime")
@@ -33,21 +34,18 @@ def log_lifetime():
         return  # another release: refused by release.refuse_unsupported, nothing planned
     wanted = by_path(log_lifetime_files(relay_settings()))
     files.directory(name="journald drop-in folder", path="/etc/systemd/journald.conf.d")
-    journald = write_config(wanted[JOURNALD_DROPIN],
-                            name="Journal in memory only, kept at most the log lifetime")
-    systemd.service(name="Restart journald for its new limits", service="systemd-journald.service",
-                    restarted=True, _if=journald.did_change)
+    written = write_configs([wanted[path] for path in (JOURNALD_DROPIN, PURGE_SCRIPT, PURGE_SERVICE, PURGE_TIMER)],
+                            name="Journal in memory only, kept at most the log lifetime; log purge script and units")
+    units(name="Restart journald for its new limits",
+          wanted=[WantedUnit("systemd-journald.service", running=None, enabled=None)],
+          restart=written.changed(JOURNALD_DROPIN))
     if host.get_fact(FindFiles, path="/var/log/journal"):
         # a journal kept on disk before the kit arrived would outlive the promise
         server.shell(name="Delete journal files kept on disk", commands=["find /var/log/journal -mindepth 1 -delete"])
-    script = write_config(wanted[PURGE_SCRIPT], name="Log purge script")
-    service = write_config(wanted[PURGE_SERVICE], name="Log purge service")
-    timer = write_config(wanted[PURGE_TIMER], name="Log purge timer")
-    systemd.daemon_reload(name="Reload systemd for the purge units", _if=any_changed(service, timer))
-    systemd.service(name="Purge timer enabled and running", service="exitkit-purge.timer", running=True, enabled=True)
+    units(name="Purge timer enabled and running", wanted=[WantedUnit("exitkit-purge.timer")])
     # the promise holds from this run on, not from the timer's first elapse
     server.shell(name="Purge the logs now, by the new rules", commands=["systemctl start exitkit-purge.service"],
-                 _if=any_changed(script, service, journald))
+                 _if=written.changed(PURGE_SCRIPT, PURGE_SERVICE, JOURNALD_DROPIN))
 
 
 @deploy("Security updates")
@@ -64,14 +62,13 @@ def scheduled_reboot():
         return  # another release: refused by release.refuse_unsupported, nothing planned
     s, plan = relay_settings(), relay_plan()
     wanted = by_path(reboot_files(s, plan.reboot))
-    write_config(wanted[REBOOT_SCRIPT], name="Reboot script that waits for apt, dpkg and deploys")
     if not reboot_scheduled(s, plan.reboot):
+        write_config(wanted[REBOOT_SCRIPT], name="Reboot script that waits for apt, dpkg and deploys")
         timer = files.file(name="No scheduled reboot timer", path=REBOOT_TIMER, present=False)
         service = files.file(name="No scheduled reboot service", path=REBOOT_SERVICE, present=False)
         systemd.daemon_reload(name="Reload systemd without the reboot units",
                               _if=any_changed(service, timer))
         return
-    service = write_config(wanted[REBOOT_SERVICE], name="Reboot service")
-    timer = write_config(wanted[REBOOT_TIMER], name="Reboot timer at the fleet schedule's time")
-    systemd.daemon_reload(name="Reload systemd for the reboot units", _if=any_changed(service, timer))
-    systemd.service(name="Reboot timer enabled and running", service="exitkit-reboot.timer", running=True, enabled=True)
+    write_configs([wanted[path] for path in (REBOOT_SCRIPT, REBOOT_SERVICE, REBOOT_TIMER)],
+                  name="Reboot script (waits for apt, dpkg and deploys), service, timer at the schedule's time")
+    units(name="Reboot timer enabled and running", wanted=[WantedUnit("exitkit-reboot.timer")])

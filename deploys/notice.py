@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from pyinfra.api import deploy
-from pyinfra.operations import files, python, systemd
+from pyinfra.operations import files, python
 
 from deploys.context import relay_plan, relay_settings
-from deploys.ops import write_config
+from deploys.ops import units, write_config, write_configs
 from deploys.release import relay_release
 from deploys.summary import note_for
 from exitkit.configfile import by_path
@@ -16,6 +16,7 @@ from exitkit.notice import DOCROOT, EXIT_POLICY_PATH, LIGHTTPD_CONF, notice_file
 from exitkit.notice.files import TLS_INCLUDE
 from exitkit.outside import nym_policy_instruction
 from exitkit.plan import exit_policy_of
+from exitkit.remote import WantedUnit
 
 # what each file is, as the run names its operation
 NAMES = {
@@ -43,13 +44,13 @@ def notice_page():
     files.directory(name="Web root", path=f"{DOCROOT}/.well-known", mode="755")
     if TLS_INCLUDE in wanted:
         files.directory(name="exitkit's scripts folder", path="/usr/local/lib/exitkit", mode="755")
-    written = {path: write_config(file, name=NAMES.get(path) or f"Notice page {path.removeprefix(DOCROOT + '/')}")
-               for path, file in wanted.items()}
-    policy_file = written[f"{DOCROOT}{EXIT_POLICY_PATH}"]
+    # every page in one operation, each file still written the checked way
+    written = write_configs(list(wanted.values()), name="Notice pages, fact sheets, "
+                            + ", ".join(NAMES[path] for path in wanted if path in NAMES))
     if settings.network == "nym":  # nym-node is the operator's: say once, when the file changes, how it follows it
         python.call(name="How nym-node follows this policy file (a note in the summary)", function=_note_for_nym,
-                    lines=nym_policy_instruction(settings, plan.hostname), _if=policy_file.did_change)
+                    lines=nym_policy_instruction(settings, plan.hostname),
+                    _if=written.changed(f"{DOCROOT}{EXIT_POLICY_PATH}"))
     config = write_config(lighttpd, name=NAMES[LIGHTTPD_CONF])
-    systemd.service(name="lighttpd enabled and running", service="lighttpd.service", running=True, enabled=True)
-    systemd.service(name="Reload lighttpd for its checked new configuration", service="lighttpd.service",
-                    reloaded=True, _if=config.did_change)
+    units(name="lighttpd enabled and running, reloaded for its checked new configuration",
+          wanted=[WantedUnit("lighttpd.service")], reload=config.did_change)

@@ -1,21 +1,147 @@
-"""Operations the units share: a config file that its own program checks first."""
+"""Operations the units share: config files that their own program checks first, and the units that run them.
+
+A run asks each relay once for the state of every file it writes and once for every unit it runs
+(``exitkit.remote``), and keeps that state current with its own writes and systemctl calls: the kit's
+files and units change during a run only by the kit's own operations, which run after the packages
+are installed. Each question costs a round trip; asked per file and per unit, they were most of a
+first converge's time beside apt.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import shlex
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 
 from pyinfra import host, logger, state
-from pyinfra.api import FileUploadCommand, FunctionCommand, StringCommand, operation
+from pyinfra.api import FactBase, FileUploadCommand, FunctionCommand, State, StringCommand, operation
 from pyinfra.api.output import format_text
+from pyinfra.context import ctx_state
 from pyinfra.facts.files import File, FileContents, Sha1File
 from pyinfra.operations.util.files import generate_color_diff
 
-from exitkit.configfile import ConfigFile
+from exitkit import remote
+from exitkit.configfile import UNITS, ConfigFile
 from exitkit.control import write_secret
+from exitkit.remote import RemoteFile, UnitStatus, WantedUnit
+
+
+class FileStates(FactBase):
+    """sha1, mode, owner and group of each of ``paths`` that is a regular file; None for the others."""
+
+    @staticmethod
+    def default() -> dict:
+        return {}
+
+    def command(self, paths: list[str]) -> str:
+        return remote.files_command(paths)
+
+    def process(self, output):
+        return remote.parse_files(output)
+
+
+class UnitStates(FactBase):
+    """Masked, active and enabled of each of ``units``."""
+
+    @staticmethod
+    def default() -> list:
+        return []
+
+    def command(self, units: list[str]) -> str:
+        return remote.units_command(units)
+
+    def process(self, output):
+        return list(output)  # matched to the units asked by the caller (systemctl answers in their order)
+
+
+@dataclass
+class _Relay:
+    """What this run knows of one relay's files and units, and what it is about to need (planned paths and units,
+    asked for together at the first question)."""
+
+    planned_paths: list[str] = field(default_factory=list)
+    planned_units: list[str] = field(default_factory=list)
+    files: dict[str, RemoteFile | None] = field(default_factory=dict)
+    units: dict[str, UnitStatus] = field(default_factory=dict)
+    changed_paths: set[str] = field(default_factory=set)
+    daemon_reload: bool = False  # a unit file changed since systemd last read them
+
+
+# state -> (relay, executing) -> what this run knows; planning and execution keep apart what they read (a preview
+# reads the relay before any change, the run reads it as its own operations changed it)
+_KNOWN: weakref.WeakKeyDictionary[State, dict[tuple[str, bool], _Relay]] = weakref.WeakKeyDictionary()
+
+
+def _relay(executing: bool | None = None) -> _Relay:
+    per_state = _KNOWN.setdefault(ctx_state.get(), {})
+    key = (host.name, state.is_executing if executing is None else executing)
+    return per_state.setdefault(key, _Relay())
+
+
+def _plan(paths: Iterable[str] = (), units: Iterable[str] = ()) -> None:
+    """Called while the deploy is planned: what the run will ask about, so the first question asks for all."""
+    for known in (_relay(False), _relay(True)):
+        known.planned_paths.extend(paths)
+        known.planned_units.extend(units)
+
+
+def remote_file(path: str) -> RemoteFile | None:
+    """What the relay holds at ``path`` (None: no regular file), read together with every path the run plans."""
+    known = _relay()
+    if path not in known.files:
+        unread = [p for p in dict.fromkeys([*known.planned_paths, path]) if p not in known.files]
+        known.files.update(host.get_fact(FileStates, paths=unread))
+        known.files.setdefault(path, None)
+    return known.files[path]
+
+
+def unit_status(units: list[str]) -> dict[str, UnitStatus]:
+    """Each unit's state, read together with every unit the run plans, then kept as the run's systemctl calls
+    leave it."""
+    known = _relay()
+    if any(unit not in known.units for unit in units):
+        unread = [u for u in dict.fromkeys([*known.planned_units, *units]) if u not in known.units]
+        known.units.update(remote.parse_units(unread, host.get_fact(UnitStates, units=unread)))
+    return {unit: known.units[unit] for unit in units}
+
+
+def _wrote(path: str, data: bytes, mode: int, user: str, group: str, in_place: bool) -> None:
+    """After the commands that wrote ``path`` succeeded: the run knows its new state."""
+    known = _relay()
+    if in_place:  # a file written through keeps the owner and mode it had: read again if asked
+        known.files.pop(path, None)
+    else:
+        known.files[path] = RemoteFile(hashlib.sha1(data).hexdigest(), mode, user, group)
+    known.changed_paths.add(path)
+    if path.startswith(UNITS + "/"):
+        known.daemon_reload = True
+
+
+def _checked_file_commands(data: bytes, dest: str, check: str | None, mode: int, user: str, group: str,
+                           secret: bool, in_place: bool):
+    remote_now = remote_file(dest)
+    want = hashlib.sha1(data).hexdigest()
+    if remote_now and remote_now.sha1 == want:
+        if (remote_now.mode, remote_now.user, remote_now.group) != (mode, user, group):
+            yield StringCommand(f"chown {user}:{group} {shlex.quote(dest)} && chmod {mode} {shlex.quote(dest)}")
+            _wrote(dest, data, mode, user, group, in_place)
+        else:
+            host.noop(f"{dest} is up to date")
+        return
+    if state.config.DIFF and secret:
+        host.log(f"Will {'replace' if remote_now else 'create'} {format_text(dest, bold=True)} "
+                 "(secret: no diff shown)", logger.info)
+    elif state.config.DIFF:
+        old = host.get_fact(FileContents, path=dest) if remote_now else []
+        host.log(f"Will {'modify' if remote_now else 'create'} {format_text(dest, bold=True)}", logger.info)
+        for line in generate_color_diff([line + "\n" for line in old or []], data.decode().splitlines(True)):
+            logger.info("  %s", line)
+    yield from checked_write_commands(data, dest, check, mode, user, group, in_place)
+    _wrote(dest, data, mode, user, group, in_place)
 
 
 @operation()
@@ -31,45 +157,38 @@ def checked_file(content: str | bytes, dest: str, check: str | None = None, mode
     engine's bind-mounted /etc/resolv.conf) are overwritten instead of renamed.
     """
     data = content.encode() if isinstance(content, str) else content
-    remote = host.get_fact(File, path=dest)
-    want = hashlib.sha1(data).hexdigest()
-    if remote and host.get_fact(Sha1File, path=dest) == want:
-        if (remote["mode"], remote["user"], remote["group"]) != (mode, user, group):
-            yield StringCommand("chown", f"{user}:{group}", dest)
-            yield StringCommand("chmod", str(mode), dest)
-        else:
-            host.noop(f"{dest} is up to date")
-        return
-    if state.config.DIFF and secret:
-        host.log(f"Will {'replace' if remote else 'create'} {format_text(dest, bold=True)} (secret: no diff shown)",
-                 logger.info)
-    elif state.config.DIFF:
-        old = host.get_fact(FileContents, path=dest) if remote else []
-        host.log(f"Will {'modify' if remote else 'create'} {format_text(dest, bold=True)}", logger.info)
-        for line in generate_color_diff([line + "\n" for line in old or []], data.decode().splitlines(True)):
-            logger.info("  %s", line)
-    yield from checked_write_commands(data, dest, check, mode, user, group, in_place)
+    yield from _checked_file_commands(data, dest, check, mode, user, group, secret, in_place)
+
+
+@operation()
+def checked_files(files: list[ConfigFile]):
+    """Several files of one concern in one operation, each exactly as ``checked_file`` writes it (its own check
+    before its own rename): one operation's round trips instead of one per file."""
+    for file in files:
+        data = file.content.encode() if isinstance(file.content, str) else file.content
+        yield from _checked_file_commands(data, file.path, file.check, int(file.mode), "root", "root", False,
+                                          file.in_place)
 
 
 def checked_write_commands(data: bytes, dest: str, check: str | None, mode: int = 644, user: str = "root",
                            group: str = "root", in_place: bool = False) -> list:
     """The one way the kit replaces a file: upload beside it, check the new file, then rename it over the old.
 
-    A check that fails removes the new file and fails with the checking program's message.
+    A check that fails removes the new file and fails with the checking program's message. Owner, mode, check
+    and rename are one shell command, each step only after the one before it succeeded: one round trip.
     """
     new = f"{dest}.exitkit-new"
     quoted = shlex.quote(new)
-    commands: list = [FileUploadCommand(BytesIO(data), new, remote_temp_filename=host.get_temp_filename(new)),
-                      StringCommand(f"chown {user}:{group} {quoted} && chmod {mode} {quoted}")]
+    steps = [f"chown {user}:{group} {quoted}", f"chmod {mode} {quoted}"]
     if check:
-        commands.append(StringCommand(f"{check.format(path=quoted)} || {{ rc=$?; rm -f {quoted}; exit $rc; }}"))
+        steps.append(f"{{ {check.format(path=quoted)} || {{ rc=$?; rm -f {quoted}; exit $rc; }}; }}")
     if in_place:
         target = shlex.quote(dest)
-        commands.append(StringCommand(
-            f"{{ [ ! -L {target} ] || rm -f {target}; }} && cat {quoted} > {target} && rm -f {quoted}"))
+        steps.append(f"{{ [ ! -L {target} ] || rm -f {target}; }} && cat {quoted} > {target} && rm -f {quoted}")
     else:
-        commands.append(StringCommand(f"mv -f {quoted} {shlex.quote(dest)}"))
-    return commands
+        steps.append(f"mv -f {quoted} {shlex.quote(dest)}")
+    return [FileUploadCommand(BytesIO(data), new, remote_temp_filename=host.get_temp_filename(new)),
+            StringCommand(" && ".join(steps))]
 
 
 def write_now(file: ConfigFile) -> None:
@@ -85,6 +204,7 @@ def write_now(file: ConfigFile) -> None:
         if not ok:
             why = " ".join(output.stderr_lines[-3:]) if output else "the upload failed"
             raise RuntimeError(f"{file.path} was not replaced: {why}")
+    _wrote(file.path, data, int(file.mode), "root", "root", file.in_place)
 
 
 # ------------------------------------------------------------------ rolling restarts
@@ -179,5 +299,61 @@ def write_config(file: ConfigFile, name: str):
     """One file of exitkit.configs as an operation: every file takes the one checked-write path (uploaded beside
     the old one, checked by its own program if it has one, renamed over it), shows a diff under ``pyinfra --diff``
     and is a no-op when unchanged; so a run's uploads are exactly the ``<path>.exitkit-new`` files it names."""
+    _plan(paths=[file.path])
     return checked_file(name=name, content=file.content, dest=file.path, check=file.check, mode=int(file.mode),
                         in_place=file.in_place)
+
+
+@dataclass(frozen=True)
+class Written:
+    """A group of files written by one operation, and which of them this run changed (asked at run time, as
+    ``_if`` conditions are)."""
+
+    operation: object
+
+    def did_change(self) -> bool:
+        return self.operation.did_change()  # type: ignore[attr-defined]
+
+    def changed(self, *paths: str) -> Callable[[], bool]:
+        """A condition for a later operation: did this run change any of ``paths``."""
+        return lambda: bool(_relay().changed_paths.intersection(paths))
+
+
+def write_configs(files: list[ConfigFile], name: str) -> Written:
+    """Files of one concern in one operation, each still checked by its own program before it replaces its old
+    one; ``changed(path)`` tells a later operation which of them changed."""
+    _plan(paths=[file.path for file in files])
+    return Written(checked_files(name=name, files=files))
+
+
+# ------------------------------------------------------------------ units
+def units(name: str, wanted: list[WantedUnit], restart: Callable[[], bool] | None = None,
+          reload: Callable[[], bool] | None = None):
+    """The kit's units brought to how they should be in one operation and one remote command: unmasked,
+    enabled, systemd reloaded once if this run changed a unit file, then each started, or restarted (reloaded)
+    when ``restart`` (``reload``) says something it reads changed, or left alone. A unit that was not running
+    starts once with its final configuration, never started and then restarted."""
+    _plan(units=[unit.name for unit in wanted])
+    return _units(name=name, wanted=wanted, restart=restart, reload=reload)
+
+
+@operation()
+def _units(wanted: list[WantedUnit], restart: Callable[[], bool] | None, reload: Callable[[], bool] | None):
+    known = _relay()
+    # while planning a preview, what the run will change is not known yet: a restart or reload is shown as due
+    restarting = restart() if restart and state.is_executing else bool(restart)
+    reloading = reload() if reload and state.is_executing else bool(reload)
+    wanted = [WantedUnit(u.name, u.running, u.enabled, u.restart or restarting, u.reload or reloading)
+              for u in wanted]
+    commands, after = remote.converge_units(wanted, unit_status([u.name for u in wanted]), known.daemon_reload)
+    if not commands:
+        host.noop(f"{', '.join(u.name for u in wanted)} as wanted")
+        return
+    yield StringCommand(" && ".join(commands))
+    known.units.update(after)
+    known.daemon_reload = False
+
+
+def daemon_reload_done() -> None:
+    """For a unit that reloads systemd itself: the run's unit files are read."""
+    _relay().daemon_reload = False

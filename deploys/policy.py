@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import files, systemd
+from pyinfra.operations import files
 
 from deploys.context import relay_settings
-from deploys.ops import write_config
+from deploys.ops import units, write_configs
 from deploys.release import relay_release
 from exitkit.configfile import UNITS, by_path
 from exitkit.plan import exit_policy_of
 from exitkit.policy import NFTABLES_RULESET, exit_addresses, policy_files
+from exitkit.remote import WantedUnit
 
 
 @deploy("Exit policy in nftables")
@@ -21,10 +22,8 @@ def firewall():
     wanted = by_path(policy_files(exit_policy_of(settings), settings.exit_interface,
                                    exit_addresses(settings)))
     files.directory(name="exitkit configuration folder", path="/etc/exitkit", mode="755")
-    ruleset = write_config(wanted[NFTABLES_RULESET], name="Exit policy ruleset, checked by nft -c first")
-    unit = write_config(wanted[f"{UNITS}/exitkit-exit-policy.service"], name="Unit that loads the ruleset at boot")
-    systemd.daemon_reload(name="Reload systemd for the exit policy unit", _if=unit.did_change)
-    systemd.service(name="Exit policy unit enabled and active", service="exitkit-exit-policy.service",
-                    running=True, enabled=True)
-    systemd.service(name="Load the new exit policy (nft -f replaces our table atomically)",
-                    service="exitkit-exit-policy.service", restarted=True, _if=ruleset.did_change)
+    written = write_configs([wanted[NFTABLES_RULESET], wanted[f"{UNITS}/exitkit-exit-policy.service"]],
+                            name="Exit policy ruleset (checked by nft -c first) and the unit that loads it at boot")
+    # a new ruleset reaches the kernel by a restart of the unit (nft -f replaces our table atomically)
+    units(name="Exit policy unit enabled and active, with the new ruleset loaded",
+          wanted=[WantedUnit("exitkit-exit-policy.service")], restart=written.changed(NFTABLES_RULESET))

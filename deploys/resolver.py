@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import FactBase, deploy
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files
 
 from deploys.context import fact_once, relay_settings
-from deploys.ops import write_config
+from deploys.ops import units, write_config, write_configs
 from deploys.release import relay_release
 from exitkit.configfile import by_path
+from exitkit.remote import WantedUnit
 from exitkit.resolver import (
     DHCLIENT_HOOK,
     RESOLV_CONF,
@@ -19,7 +20,6 @@ from exitkit.resolver import (
     parse_resolver_units,
     resolver_files,
 )
-from exitkit.units import UnitState
 
 
 class ResolverUnitStates(FactBase):
@@ -43,22 +43,19 @@ def resolver():
     s = relay_settings()
     wanted = by_path(resolver_files(s))
     # installed (masked until now) by base.system, in the one apt transaction of every unit's packages
-    units = fact_once(host, ResolverUnitStates)
+    resolver_units = fact_once(host, ResolverUnitStates)
     config = write_config(wanted[UNBOUND_CONF],
                           name="unbound configuration, checked by unbound-checkconf first")
-    if units.unbound in (UnitState.ABSENT, UnitState.MASKED):
-        server.shell(name="Let unbound start now that its configuration is checked",
-                     commands=["systemctl unmask unbound.service"])
-    systemd.service(name="unbound enabled and running", service="unbound.service", running=True, enabled=True)
-    systemd.service(name="Restart unbound for its checked new configuration", service="unbound.service",
-                    restarted=True, _if=config.did_change)
+    # unmasked (it was masked until its configuration was checked), started once with it, restarted when it changes
+    units(name="unbound enabled and running its checked configuration", wanted=[WantedUnit("unbound.service")],
+          restart=config.did_change)
 
     # only now that unbound answers: every lookup of this machine goes to it
-    if units.resolved_active:
-        systemd.service(name="systemd-resolved off: unbound answers on port 53", service="systemd-resolved.service",
-                        running=False, enabled=False)
+    if resolver_units.resolved_active:
+        units(name="systemd-resolved off: unbound answers on port 53",
+              wanted=[WantedUnit("systemd-resolved.service", running=False, enabled=False)])
     # written whether or not dhclient is installed yet, so a DHCP client added later keeps it too
     files.directory(name="dhclient hook folder", path=DHCLIENT_HOOK.rsplit("/", 1)[0])
-    write_config(wanted[DHCLIENT_HOOK], name="dhclient leaves resolv.conf alone")
-    # checked by asking unbound for its status: it must answer before the machine depends on it
-    write_config(wanted[RESOLV_CONF], name="resolv.conf: this machine asks its own unbound")
+    # resolv.conf is checked by asking unbound for its status: it must answer before the machine depends on it
+    write_configs([wanted[DHCLIENT_HOOK], wanted[RESOLV_CONF]],
+                  name="dhclient leaves resolv.conf alone; resolv.conf: this machine asks its own unbound")

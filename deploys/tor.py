@@ -11,16 +11,17 @@ from pyinfra import host, state
 from pyinfra.api import FactBase, StringCommand, deploy, operation
 from pyinfra.api.host import Host
 from pyinfra.facts.files import Directory, FileContents
-from pyinfra.operations import apt, files, python, server, systemd
+from pyinfra.operations import apt, files, python, server
 
 from deploys.context import fact_once, relay_plan, relay_settings
-from deploys.ops import checked_file, fetch_secret, rolling_restart, write_config, write_now
+from deploys.ops import checked_file, fetch_secret, rolling_restart, units, write_config, write_now
 from deploys.release import relay_release, release_of_relay
 from exitkit import control, tor
 from exitkit.configfile import UNITS, ConfigFile, by_path
 from exitkit.packages import TOR, relay_packages
 from exitkit.plan import exit_policy_of
 from exitkit.releases import Release
+from exitkit.remote import WantedUnit
 from exitkit.settings import RelaySettings
 from exitkit.tor import TORPROJECT_KEYRING, TORPROJECT_SOURCES, tor_files, torproject_repository
 from exitkit.tor import repository as torrepo
@@ -82,8 +83,8 @@ def tor_relay():
     wanted = _tor_files(s, fingerprints, family_id, release)
     write_config(wanted["/usr/local/sbin/exitkit-tor-applied"], name="Note which torrc each running tor started with")
     files.directory(name="Drop-in folder of the tor units", path=f"{UNITS}/tor@.service.d")
-    dropin = write_config(wanted[f"{UNITS}/tor@.service.d/exitkit.conf"], name="Start hook for every tor instance")
-    systemd.daemon_reload(name="Reload systemd for the tor start hook", _if=dropin.did_change)
+    # systemd reads a changed drop-in before any tor starts or reloads (the units operation below)
+    write_config(wanted[f"{UNITS}/tor@.service.d/exitkit.conf"], name="Start hook for every tor instance")
     for instance in instances:
         if instance.name != "default" and not host.get_fact(Directory, path=f"/etc/tor/instances/{instance.name}"):
             server.shell(name=f"Create tor instance {instance.name} (its own user, data directory and keys)",
@@ -96,14 +97,11 @@ def tor_relay():
                          user=instance.user, group=instance.user, mode=600)
         write_config(wanted[instance.torrc], name=f"torrc of {instance.service}, checked by tor --verify-config first")
 
-    if current.default_unit in (UnitState.ABSENT, UnitState.MASKED):
-        server.shell(name="Let tor start now that its torrc is checked",
-                     commands=["systemctl unmask tor@default.service"])
-    # tor.service brings up tor@default at boot (Debian's generator); other instances are enabled themselves
-    systemd.service(name="tor enabled at boot", service="tor.service", enabled=True)
-    for instance in instances:
-        systemd.service(name=f"{instance.service} enabled and running", service=instance.service,
-                        running=True, enabled=None if instance.name == "default" else True)
+    # unmasked now that its torrc is checked; tor.service brings up tor@default at boot (Debian's generator),
+    # other instances are enabled themselves; restarts and reloads are decided below, never here
+    units(name="tor enabled at boot and every instance running",
+          wanted=[WantedUnit("tor.service", running=None, enabled=True),
+                  *(WantedUnit(i.service, enabled=None if i.name == "default" else True) for i in instances)])
     if missing:
         python.call(name="Complete MyFamily with the fingerprints of relays new to the family",
                     function=_complete_family, settings=s, family_id=family_id, release=release)

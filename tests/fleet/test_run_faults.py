@@ -32,7 +32,7 @@ GROUP_DATA = {"all": {"operator_name": "Test Exit Collective", "abuse_email": "a
                       "domain": "example.net", "network": "tor", "exit_policy": "tor-reduced",
                       "log_lifetime_hours": 12, "test_network_off": True}}
 RELAY = "relay-1"
-PAGE_OPERATION = "Notice page | Notice page index.en.html"  # the page itself, in the relay's language
+PAGE_OPERATION = "Notice page | Notice pages"  # the pages themselves, every language in one operation
 
 
 @pytest.fixture(scope="module")

@@ -39,10 +39,6 @@ NEW = DEST + ".exitkit-new"
 CONFIG = "server.port = 80\n"
 
 
-def stat_line(path: str, mode: str = "-rw-r--r--", user: str = "root", group: str = "root") -> str:
-    """What GNU stat prints for pyinfra's File fact."""
-    return f"user={user} group={group} mode={mode} atime=1700000000 mtime=1700000000 ctime=1700000000 " \
-           f"size=17 '{path}'"
 
 
 def sha1_line(content: str | bytes, path: str) -> str:
@@ -51,12 +47,14 @@ def sha1_line(content: str | bytes, path: str) -> str:
     return f"{hashlib.sha1(data).hexdigest()}  {path}"
 
 
-def existing_file(path: str, content: str | bytes, **stat) -> dict:
-    """Fake responses of a relay that has ``content`` at ``path`` (File, Sha1File and FileContents facts)."""
+def existing_file(path: str, content: str | bytes, mode: str = "644", user: str = "root",
+                  group: str = "root") -> dict:
+    """Fake responses of a relay that has ``content`` at ``path`` (the kit's FileStates and pyinfra's FileContents
+    facts), as the real commands print them."""
     text = content.decode() if isinstance(content, bytes) else content
+    sha1 = hashlib.sha1(text.encode()).hexdigest()
     return {
-        re.compile(rf"\bsha1sum {re.escape(path)}"): sha1_line(content, path),
-        re.compile(rf"\bstat -c .* {re.escape(path)}"): stat_line(path, **stat),
+        re.compile(rf"^for p in .*{re.escape(shlex.quote(path))};"): [f"file {mode}:{user}:{group} {sha1} {path}"],
         re.compile(rf"\bcat {re.escape(path)}"): text.splitlines(),
     }
 
@@ -96,9 +94,8 @@ def test_checked_file_uploads_beside_checks_then_renames():
     assert isinstance(upload, FileUploadCommand)
     assert upload.dest == NEW and upload.src.getvalue() == CONFIG.encode()
     assert shell(yielded) == [
-        f"chown root:root {NEW} && chmod 644 {NEW}",
-        f"lighttpd -tt -f {NEW} || {{ rc=$?; rm -f {NEW}; exit $rc; }}",
-        f"mv -f {NEW} {DEST}",
+        f"chown root:root {NEW} && chmod 644 {NEW} && "
+        f"{{ lighttpd -tt -f {NEW} || {{ rc=$?; rm -f {NEW}; exit $rc; }}; }} && mv -f {NEW} {DEST}",
     ]
 
 
@@ -106,21 +103,21 @@ def test_checked_file_creates_a_missing_file_the_same_way():
     with fake_relay():
         yielded = commands(checked_file, content=CONFIG, dest=DEST, check="lighttpd -tt -f {path}")
     assert isinstance(yielded[0], FileUploadCommand)
-    assert shell(yielded)[-1] == f"mv -f {NEW} {DEST}"
+    assert shell(yielded)[-1].endswith(f" && mv -f {NEW} {DEST}")
 
 
 def test_checked_file_without_a_check_still_replaces_by_rename():
     with fake_relay():
         assert shell(commands(checked_file, content=CONFIG, dest=DEST)) == [
-            f"chown root:root {NEW} && chmod 644 {NEW}", f"mv -f {NEW} {DEST}"]
+            f"chown root:root {NEW} && chmod 644 {NEW} && mv -f {NEW} {DEST}"]
 
 
 def test_checked_file_fixes_only_owner_and_mode_when_the_content_is_right():
     key = "/var/lib/tor/keys/fleet.secret_family_key"
-    with fake_relay(existing_file(key, b"key", mode="-rw-r--r--", user="root", group="root")):
+    with fake_relay(existing_file(key, b"key", mode="644", user="root", group="root")):
         yielded = commands(checked_file, content=b"key", dest=key, mode=600, user="debian-tor", group="debian-tor",
                            secret=True)
-    assert shell(yielded) == [f"chown debian-tor:debian-tor {key}", f"chmod 600 {key}"]
+    assert shell(yielded) == [f"chown debian-tor:debian-tor {key} && chmod 600 {key}"]
 
 
 def test_checked_file_in_place_overwrites_the_target_instead_of_renaming():
@@ -129,17 +126,18 @@ def test_checked_file_in_place_overwrites_the_target_instead_of_renaming():
     new = resolv + ".exitkit-new"
     with fake_relay(existing_file(resolv, "nameserver 10.88.0.1\n")):
         yielded = shell(commands(checked_file, content="nameserver 127.0.0.1\n", dest=resolv, in_place=True))
-    assert yielded[-1] == f"{{ [ ! -L {resolv} ] || rm -f {resolv}; }} && cat {new} > {resolv} && rm -f {new}"
-    assert not any(command.startswith("mv ") for command in yielded)
+    assert yielded[-1].endswith(f" && {{ [ ! -L {resolv} ] || rm -f {resolv}; }} && cat {new} > {resolv} "
+                                f"&& rm -f {new}")
+    assert "mv " not in yielded[-1]
 
 
 def test_checked_file_quotes_paths_for_the_shell():
     odd = "/etc/exit kit/a.conf"
     with fake_relay():
         yielded = shell(commands(checked_file, content=CONFIG, dest=odd, check="check {path}"))
-    assert yielded[1] == f"check {shlex.quote(odd + '.exitkit-new')} || " \
-                         f"{{ rc=$?; rm -f {shlex.quote(odd + '.exitkit-new')}; exit $rc; }}"
-    assert yielded[-1] == f"mv -f {shlex.quote(odd + '.exitkit-new')} {shlex.quote(odd)}"
+    assert f"{{ check {shlex.quote(odd + '.exitkit-new')} || " \
+           f"{{ rc=$?; rm -f {shlex.quote(odd + '.exitkit-new')}; exit $rc; }}; }}" in yielded[-1]
+    assert yielded[-1].endswith(f"mv -f {shlex.quote(odd + '.exitkit-new')} {shlex.quote(odd)}")
 
 
 @pytest.fixture
