@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from pyinfra import host
 from pyinfra.api import FactBase, StringCommand, deploy
-from pyinfra.operations import files, python
+from pyinfra.operations import python
 
 from deploys.context import relay_plan, relay_settings
 from deploys.ops import units, write_configs
@@ -34,7 +34,7 @@ from exitkit.https import (
     parse_served,
 )
 from exitkit.notice.files import TLS_LIVE
-from exitkit.remote import WantedUnit
+from exitkit.remote import Folder, WantedUnit
 
 NAMES = {
     ACME_CONFIG: "ACME client (dehydrated) configuration",
@@ -88,10 +88,10 @@ def https_certificate():
         if settings.https_port and settings.acme_terms_accepted:
             note(plan.why_not)  # the operator asked for HTTPS and cannot have it: say why
         return
-    files.directory(name="ACME configuration folder", path="/etc/exitkit/acme", mode="755")
-    files.directory(name="ACME state folder (account key, certificates)", path=ACME_DIR, mode="700")
     files_wanted = list(by_path(https_files(settings, plan)).values())
-    write_configs(files_wanted, name="; ".join(NAMES[file.path] for file in files_wanted))
+    # ACME's configuration folder, and its state folder (account key, certificates) for root only
+    write_configs(files_wanted, folders=[Folder("/etc/exitkit/acme", mode=755), Folder(ACME_DIR, mode=700)],
+                  name="; ".join(NAMES[file.path] for file in files_wanted))
     units(name="Renewal timer enabled and running", wanted=[WantedUnit(f"{RENEW_UNIT}.timer")])
     served: ServedCertificate = host.get_fact(ServedCertificateFact)
     if needs_asking(served, plan, datetime.now(UTC)):

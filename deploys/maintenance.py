@@ -25,7 +25,7 @@ from exitkit.maintenance.files import (
     reboot_scheduled,
     security_update_files,
 )
-from exitkit.remote import WantedUnit
+from exitkit.remote import Folder, WantedUnit
 
 
 @deploy("Logs with a promised lifetime")
@@ -33,8 +33,8 @@ def log_lifetime():
     if relay_release() is None:
         return  # another release: refused by release.refuse_unsupported, nothing planned
     wanted = by_path(log_lifetime_files(relay_settings()))
-    files.directory(name="journald drop-in folder", path="/etc/systemd/journald.conf.d")
     written = write_configs([wanted[path] for path in (JOURNALD_DROPIN, PURGE_SCRIPT, PURGE_SERVICE, PURGE_TIMER)],
+                            folders=[Folder(JOURNALD_DROPIN.rsplit("/", 1)[0])],
                             name="Journal in memory only, kept at most the log lifetime; log purge script and units")
     units(name="Restart journald for its new limits",
           wanted=[WantedUnit("systemd-journald.service", running=None, enabled=None)],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from pyinfra.api import deploy
-from pyinfra.operations import files, python
+from pyinfra.operations import python
 
 from deploys.context import relay_plan, relay_settings
 from deploys.ops import units, write_config, write_configs
@@ -16,7 +16,7 @@ from exitkit.notice import DOCROOT, EXIT_POLICY_PATH, LIGHTTPD_CONF, notice_file
 from exitkit.notice.files import TLS_INCLUDE
 from exitkit.outside import nym_policy_instruction
 from exitkit.plan import exit_policy_of
-from exitkit.remote import WantedUnit
+from exitkit.remote import Folder, WantedUnit
 
 # what each file is, as the run names its operation
 NAMES = {
@@ -41,11 +41,12 @@ def notice_page():
                                   reboot_time=plan.reboot_time, now=datetime.now(UTC),
                                   in_service_since=plan.in_service_since))
     lighttpd = wanted.pop(LIGHTTPD_CONF)
-    files.directory(name="Web root", path=f"{DOCROOT}/.well-known", mode="755")
+    # the web root, and exitkit's scripts folder for HTTPS
+    folders = [Folder(f"{DOCROOT}/.well-known", mode=755)]
     if TLS_INCLUDE in wanted:
-        files.directory(name="exitkit's scripts folder", path="/usr/local/lib/exitkit", mode="755")
+        folders.append(Folder("/usr/local/lib/exitkit", mode=755))
     # every page in one operation, each file still written the checked way
-    written = write_configs(list(wanted.values()), name="Notice pages, fact sheets, "
+    written = write_configs(list(wanted.values()), folders=folders, name="Notice pages, fact sheets, "
                             + ", ".join(NAMES[path] for path in wanted if path in NAMES))
     if settings.network == "nym":  # nym-node is the operator's: say once, when the file changes, how it follows it
         python.call(name="How nym-node follows this policy file (a note in the summary)", function=_note_for_nym,

@@ -27,7 +27,7 @@ from pyinfra.operations.util.files import generate_color_diff
 from exitkit import remote
 from exitkit.configfile import UNITS, ConfigFile
 from exitkit.control import write_secret
-from exitkit.remote import RemoteFile, UnitStatus, WantedUnit
+from exitkit.remote import Folder, RemoteFile, RemoteFolder, UnitStatus, WantedUnit
 
 
 class FileStates(FactBase):
@@ -65,7 +65,7 @@ class _Relay:
 
     planned_paths: list[str] = field(default_factory=list)
     planned_units: list[str] = field(default_factory=list)
-    files: dict[str, RemoteFile | None] = field(default_factory=dict)
+    files: dict[str, RemoteFile | RemoteFolder | None] = field(default_factory=dict)
     units: dict[str, UnitStatus] = field(default_factory=dict)
     changed_paths: set[str] = field(default_factory=set)
     daemon_reload: bool = False  # a unit file changed since systemd last read them
@@ -89,14 +89,32 @@ def _plan(paths: Iterable[str] = (), units: Iterable[str] = ()) -> None:
         known.planned_units.extend(units)
 
 
-def remote_file(path: str) -> RemoteFile | None:
-    """What the relay holds at ``path`` (None: no regular file), read together with every path the run plans."""
+def remote_path(path: str) -> RemoteFile | RemoteFolder | None:
+    """What the relay holds at ``path`` (a file, a folder or nothing), read together with every path the run
+    plans."""
     known = _relay()
     if path not in known.files:
         unread = [p for p in dict.fromkeys([*known.planned_paths, path]) if p not in known.files]
         known.files.update(host.get_fact(FileStates, paths=unread))
         known.files.setdefault(path, None)
     return known.files[path]
+
+
+def remote_file(path: str) -> RemoteFile | None:
+    """The regular file at ``path`` (None: anything else, or nothing)."""
+    found = remote_path(path)
+    return found if isinstance(found, RemoteFile) else None
+
+
+def _folder_commands(folder: Folder):
+    commands = remote.folder_commands(folder, remote_path(folder.path))
+    if not commands:
+        return
+    yield StringCommand(" && ".join(commands))
+    now = remote_path(folder.path)
+    kept = now if isinstance(now, RemoteFolder) else RemoteFolder(755, "root", "root")
+    _relay().files[folder.path] = RemoteFolder(kept.mode if folder.mode is None else folder.mode,
+                                               folder.user or kept.user, folder.group or kept.group)
 
 
 def unit_status(units: list[str]) -> dict[str, UnitStatus]:
@@ -161,9 +179,12 @@ def checked_file(content: str | bytes, dest: str, check: str | None = None, mode
 
 
 @operation()
-def checked_files(files: list[ConfigFile]):
+def checked_files(files: list[ConfigFile], folders: list[Folder]):
     """Several files of one concern in one operation, each exactly as ``checked_file`` writes it (its own check
-    before its own rename): one operation's round trips instead of one per file."""
+    before its own rename), after the ``folders`` they need: one operation's round trips instead of one per file
+    and folder."""
+    for folder in folders:
+        yield from _folder_commands(folder)
     for file in files:
         data = file.content.encode() if isinstance(file.content, str) else file.content
         yield from _checked_file_commands(data, file.path, file.check, int(file.mode), "root", "root", False,
@@ -295,10 +316,13 @@ def fetch_secret(src: str, dest: str):
     yield FunctionCommand(_download_secret, (src, dest), {})
 
 
-def write_config(file: ConfigFile, name: str):
+def write_config(file: ConfigFile, name: str, folders: list[Folder] | None = None):
     """One file of exitkit.configs as an operation: every file takes the one checked-write path (uploaded beside
     the old one, checked by its own program if it has one, renamed over it), shows a diff under ``pyinfra --diff``
-    and is a no-op when unchanged; so a run's uploads are exactly the ``<path>.exitkit-new`` files it names."""
+    and is a no-op when unchanged; so a run's uploads are exactly the ``<path>.exitkit-new`` files it names.
+    ``folders`` are made (or given their owner and mode) first, in the same operation."""
+    if folders:
+        return write_configs([file], name, folders).operation
     _plan(paths=[file.path])
     return checked_file(name=name, content=file.content, dest=file.path, check=file.check, mode=int(file.mode),
                         in_place=file.in_place)
@@ -319,11 +343,23 @@ class Written:
         return lambda: bool(_relay().changed_paths.intersection(paths))
 
 
-def write_configs(files: list[ConfigFile], name: str) -> Written:
+def secret_file(name: str, content: bytes, dest: str, user: str, group: str, mode: int, folder: Folder):
+    """A secret (never shown in a diff) in its ``folder``, both made as they should be, in one operation."""
+    _plan(paths=[folder.path, dest])
+    return _secret_file(name=name, content=content, dest=dest, user=user, group=group, mode=mode, folder=folder)
+
+
+@operation()
+def _secret_file(content: bytes, dest: str, user: str, group: str, mode: int, folder: Folder):
+    yield from _folder_commands(folder)
+    yield from _checked_file_commands(content, dest, None, mode, user, group, True, False)
+
+
+def write_configs(files: list[ConfigFile], name: str, folders: list[Folder] | None = None) -> Written:
     """Files of one concern in one operation, each still checked by its own program before it replaces its old
-    one; ``changed(path)`` tells a later operation which of them changed."""
-    _plan(paths=[file.path for file in files])
-    return Written(checked_files(name=name, files=files))
+    one, after the ``folders`` they need; ``changed(path)`` tells a later operation which of them changed."""
+    _plan(paths=[folder.path for folder in folders or []] + [file.path for file in files])
+    return Written(checked_files(name=name, files=files, folders=folders or []))
 
 
 # ------------------------------------------------------------------ units

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import FactBase, deploy
-from pyinfra.operations import files
 
 from deploys.context import fact_once, relay_settings
 from deploys.ops import units, write_config, write_configs
 from deploys.release import relay_release
 from exitkit.configfile import by_path
-from exitkit.remote import WantedUnit
+from exitkit.remote import Folder, WantedUnit
 from exitkit.resolver import (
     DHCLIENT_HOOK,
     RESOLV_CONF,
@@ -55,7 +54,6 @@ def resolver():
         units(name="systemd-resolved off: unbound answers on port 53",
               wanted=[WantedUnit("systemd-resolved.service", running=False, enabled=False)])
     # written whether or not dhclient is installed yet, so a DHCP client added later keeps it too
-    files.directory(name="dhclient hook folder", path=DHCLIENT_HOOK.rsplit("/", 1)[0])
     # resolv.conf is checked by asking unbound for its status: it must answer before the machine depends on it
-    write_configs([wanted[DHCLIENT_HOOK], wanted[RESOLV_CONF]],
+    write_configs([wanted[DHCLIENT_HOOK], wanted[RESOLV_CONF]], folders=[Folder(DHCLIENT_HOOK.rsplit("/", 1)[0])],
                   name="dhclient leaves resolv.conf alone; resolv.conf: this machine asks its own unbound")

@@ -11,17 +11,17 @@ from pyinfra import host, state
 from pyinfra.api import FactBase, StringCommand, deploy, operation
 from pyinfra.api.host import Host
 from pyinfra.facts.files import Directory, FileContents
-from pyinfra.operations import apt, files, python, server
+from pyinfra.operations import apt, python, server
 
 from deploys.context import fact_once, relay_plan, relay_settings
-from deploys.ops import checked_file, fetch_secret, rolling_restart, units, write_config, write_now
+from deploys.ops import fetch_secret, rolling_restart, secret_file, units, write_config, write_now
 from deploys.release import relay_release, release_of_relay
 from exitkit import control, tor
 from exitkit.configfile import UNITS, ConfigFile, by_path
 from exitkit.packages import TOR, relay_packages
 from exitkit.plan import exit_policy_of
 from exitkit.releases import Release
-from exitkit.remote import WantedUnit
+from exitkit.remote import Folder, WantedUnit
 from exitkit.settings import RelaySettings
 from exitkit.tor import TORPROJECT_KEYRING, TORPROJECT_SOURCES, tor_files, torproject_repository
 from exitkit.tor import repository as torrepo
@@ -82,19 +82,18 @@ def tor_relay():
     fingerprints, missing = family_fingerprints(s)
     wanted = _tor_files(s, fingerprints, family_id, release)
     write_config(wanted["/usr/local/sbin/exitkit-tor-applied"], name="Note which torrc each running tor started with")
-    files.directory(name="Drop-in folder of the tor units", path=f"{UNITS}/tor@.service.d")
     # systemd reads a changed drop-in before any tor starts or reloads (the units operation below)
-    write_config(wanted[f"{UNITS}/tor@.service.d/exitkit.conf"], name="Start hook for every tor instance")
+    write_config(wanted[f"{UNITS}/tor@.service.d/exitkit.conf"], name="Start hook for every tor instance",
+                 folders=[Folder(f"{UNITS}/tor@.service.d")])
     for instance in instances:
         if instance.name != "default" and not host.get_fact(Directory, path=f"/etc/tor/instances/{instance.name}"):
             server.shell(name=f"Create tor instance {instance.name} (its own user, data directory and keys)",
                          commands=[f"tor-instance-create {instance.name}"])
         if family_key:
-            files.directory(name=f"Key directory of {instance.service}", path=f"{instance.data_dir}/keys",
-                            user=instance.user, group=instance.user, mode="2700")
-            checked_file(name=f"Family key of {instance.service}", content=family_key, secret=True,
-                         dest=f"{instance.data_dir}/keys/{s.tor_family}.secret_family_key",
-                         user=instance.user, group=instance.user, mode=600)
+            secret_file(name=f"Family key of {instance.service}", content=family_key,
+                        dest=f"{instance.data_dir}/keys/{s.tor_family}.secret_family_key",
+                        user=instance.user, group=instance.user, mode=600,
+                        folder=Folder(f"{instance.data_dir}/keys", 2700, instance.user, instance.user))
         write_config(wanted[instance.torrc], name=f"torrc of {instance.service}, checked by tor --verify-config first")
 
     # unmasked now that its torrc is checked; tor.service brings up tor@default at boot (Debian's generator),

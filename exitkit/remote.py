@@ -34,31 +34,71 @@ def _one_line_paths(paths: Iterable[str]) -> list[str]:
     return listed
 
 
+@dataclass(frozen=True)
+class RemoteFolder:
+    """A folder on the relay (not a symlink to one): mode (octal digits as an int), owner and group."""
+
+    mode: int
+    user: str
+    group: str
+
+
+@dataclass(frozen=True)
+class Folder:
+    """A folder the kit needs; ``mode``, ``user``, ``group`` None: whatever it has (``mkdir -p`` makes it root's,
+    755), as pyinfra's files.directory leaves them."""
+
+    path: str
+    mode: int | None = None
+    user: str | None = None
+    group: str | None = None
+
+
 def files_command(paths: Iterable[str]) -> str:
-    """One line per path: ``file MODE:USER:GROUP SHA1 PATH`` for a regular file (not a symlink), else
-    ``none PATH`` (missing, a symlink, a folder: the kit writes a file there)."""
+    """One line per path: ``file MODE:USER:GROUP SHA1 PATH`` for a regular file (not a symlink),
+    ``dir MODE:USER:GROUP PATH`` for a folder (not a symlink), else ``none PATH``."""
     quoted = " ".join(shlex.quote(p) for p in _one_line_paths(paths))
-    return (f'for p in {quoted}; do if [ -f "$p" ] && [ ! -L "$p" ]; then '
+    return (f'for p in {quoted}; do if [ -L "$p" ]; then echo "none $p"; elif [ -f "$p" ]; then '
             'echo "file $(stat -c %a:%U:%G -- "$p") $(sha1sum < "$p" | cut -c1-40) $p"; '
+            'elif [ -d "$p" ]; then echo "dir $(stat -c %a:%U:%G -- "$p") $p"; '
             'else echo "none $p"; fi; done')
 
 
-def parse_files(lines: Iterable[str]) -> dict[str, RemoteFile | None]:
-    """``files_command``'s lines by path; a line that does not read as a file reads as no file (so it is
-    written again: the safe side)."""
-    found: dict[str, RemoteFile | None] = {}
+def parse_files(lines: Iterable[str]) -> dict[str, RemoteFile | RemoteFolder | None]:
+    """``files_command``'s lines by path; a line that does not read as a file or a folder reads as nothing there
+    (so it is written again: the safe side)."""
+    found: dict[str, RemoteFile | RemoteFolder | None] = {}
     for line in lines:
         kind, _, rest = line.partition(" ")
-        if kind == "none" and rest:
+        meta, _, rest = rest.partition(" ") if kind in ("file", "dir") else ("", "", rest)
+        owner = meta.split(":")
+        readable = len(owner) == 3 and owner[0].isdigit()
+        if kind == "file":
+            sha1, _, path = rest.partition(" ")
+            found[path] = RemoteFile(sha1, int(owner[0]), owner[1], owner[2]) \
+                if readable and len(sha1) == 40 else None
+        elif kind == "dir":
+            found[rest] = RemoteFolder(int(owner[0]), owner[1], owner[2]) if readable else None
+        elif kind == "none":
             found[rest] = None
-        elif kind == "file":
-            meta, sha1, path = (rest.split(" ", 2) + ["", ""])[:3]
-            owner = meta.split(":")
-            if path and len(sha1) == 40 and len(owner) == 3 and owner[0].isdigit():
-                found[path] = RemoteFile(sha1, int(owner[0]), owner[1], owner[2])
-            elif path:
-                found[path] = None
+    found.pop("", None)
     return found
+
+
+def folder_commands(folder: Folder, now: RemoteFile | RemoteFolder | None) -> list[str]:
+    """What makes ``folder`` as wanted from what is there ``now``: created with its parents, then owner and mode
+    where they differ (a file in its place makes ``mkdir`` fail, with its message)."""
+    quoted = shlex.quote(folder.path)
+    owner = (folder.user or "") + (f":{folder.group}" if folder.group else "")  # "user:group", "user" or ":group"
+    if not isinstance(now, RemoteFolder):
+        return [f"mkdir -p {quoted}"] + ([f"chown {owner} {quoted}"] if owner else []) + \
+            ([f"chmod {folder.mode} {quoted}"] if folder.mode is not None else [])
+    commands = []
+    if (folder.user and now.user != folder.user) or (folder.group and now.group != folder.group):
+        commands.append(f"chown {owner} {quoted}")
+    if folder.mode is not None and now.mode != folder.mode:
+        commands.append(f"chmod {folder.mode} {quoted}")
+    return commands
 
 
 # ------------------------------------------------------------------ systemd units

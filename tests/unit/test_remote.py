@@ -14,11 +14,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exitkit.remote import (
+    Folder,
     RemoteFile,
+    RemoteFolder,
     UnitStatus,
     WantedUnit,
     converge_units,
     files_command,
+    folder_commands,
     parse_files,
     parse_units,
     units_command,
@@ -40,8 +43,50 @@ def test_files_command_reads_content_mode_and_owner_of_each_regular_file(tmp_pat
         str(conf): RemoteFile(hashlib.sha1(b"server.port = 80\n").hexdigest(), 640, user, group),
         str(tmp_path / "missing"): None,
         str(tmp_path / "link"): None,  # a symlink is replaced by a file of the kit's, as pyinfra's File fact reads it
-        str(tmp_path / "folder"): None,
+        str(tmp_path / "folder"): RemoteFolder(int(oct((tmp_path / "folder").stat().st_mode & 0o7777)[2:]), user,
+                                               group),
     }
+
+
+def test_files_command_reads_folders_too(tmp_path):
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    folder.chmod(0o2700)
+    (tmp_path / "folder-link").symlink_to(folder)
+    ran = subprocess.run(["sh", "-c", files_command([str(folder), str(tmp_path / "folder-link")])],
+                         capture_output=True, text=True, check=True)
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    group = subprocess.run(["id", "-gn"], capture_output=True, text=True).stdout.strip()
+    assert parse_files(ran.stdout.splitlines()) == {str(folder): RemoteFolder(2700, user, group),
+                                                    str(tmp_path / "folder-link"): None}
+
+
+def test_a_missing_folder_is_made_with_its_owner_and_mode():
+    assert folder_commands(Folder("/var/lib/tor/keys", 2700, "debian-tor", "debian-tor"), None) == [
+        "mkdir -p /var/lib/tor/keys", "chown debian-tor:debian-tor /var/lib/tor/keys",
+        "chmod 2700 /var/lib/tor/keys"]
+    assert folder_commands(Folder("/etc/systemd/journald.conf.d"), None) == ["mkdir -p /etc/systemd/journald.conf.d"]
+
+
+def test_a_folder_gets_only_what_differs_and_nothing_when_right():
+    there = RemoteFolder(755, "root", "root")
+    assert folder_commands(Folder("/etc/exitkit", 755), there) == []
+    assert folder_commands(Folder("/etc/dhcp/dhclient-enter-hooks.d"), RemoteFolder(700, "root", "adm")) == []
+    assert folder_commands(Folder("/var/lib/exitkit/acme", 700), there) == ["chmod 700 /var/lib/exitkit/acme"]
+    assert folder_commands(Folder("/srv/x", group="www-data"), there) == ["chown :www-data /srv/x"]
+
+
+@given(st.sampled_from([None, 700, 755, 2700]), st.sampled_from([None, "root", "debian-tor"]),
+       st.sampled_from([None, "root", "debian-tor"]),
+       st.one_of(st.none(), st.builds(RemoteFolder, st.sampled_from([700, 755, 2700]),
+                                      st.sampled_from(["root", "debian-tor"]), st.sampled_from(["root", "adm"]))))
+def test_a_folder_made_as_its_commands_say_needs_nothing_more(mode, user, group, now):
+    wanted = Folder("/srv/f", mode, user, group)
+    commands = folder_commands(wanted, now)
+    base = now or RemoteFolder(755, "root", "root")
+    after = RemoteFolder(base.mode if mode is None else mode, user or base.user, group or base.group)
+    assert folder_commands(wanted, after) == []
+    assert bool(commands) == (now is None or after != now)
 
 
 def test_files_command_refuses_a_path_it_could_not_read_back():
