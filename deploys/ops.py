@@ -96,7 +96,8 @@ def remote_path(path: str) -> RemoteFile | RemoteFolder | None:
     if path not in known.files:
         unread = [p for p in dict.fromkeys([*known.planned_paths, path]) if p not in known.files]
         known.files.update(host.get_fact(FileStates, paths=unread))
-        known.files.setdefault(path, None)
+        for asked in unread:  # no line for it: nothing read there (written again, the safe side)
+            known.files.setdefault(asked, None)
     return known.files[path]
 
 
@@ -106,11 +107,14 @@ def remote_file(path: str) -> RemoteFile | None:
     return found if isinstance(found, RemoteFile) else None
 
 
-def _folder_commands(folder: Folder):
+def _folder_commands(folder: Folder) -> list:
+    """What makes ``folder`` as it should be (decided now, from what the run knows), as one command."""
     commands = remote.folder_commands(folder, remote_path(folder.path))
-    if not commands:
-        return
-    yield StringCommand(" && ".join(commands))
+    return [StringCommand(" && ".join(commands))] if commands else []
+
+
+def _made(folder: Folder) -> None:
+    """After the command that made ``folder`` succeeded: the run knows its new state."""
     now = remote_path(folder.path)
     kept = now if isinstance(now, RemoteFolder) else RemoteFolder(755, "root", "root")
     _relay().files[folder.path] = RemoteFolder(kept.mode if folder.mode is None else folder.mode,
@@ -139,17 +143,33 @@ def _wrote(path: str, data: bytes, mode: int, user: str, group: str, in_place: b
         known.daemon_reload = True
 
 
-def _checked_file_commands(data: bytes, dest: str, check: str | None, mode: int, user: str, group: str,
-                           secret: bool, in_place: bool):
+@dataclass(frozen=True)
+class _Write:
+    """One file of an operation, and what it needs (decided before the operation yields anything: a preview
+    runs an operation only up to its first command, and must still show every file's diff)."""
+
+    data: bytes
+    dest: str
+    check: str | None
+    mode: int
+    user: str
+    group: str
+    in_place: bool
+    commands: list
+
+
+def _write(data: bytes, dest: str, check: str | None, mode: int, user: str, group: str, secret: bool,
+           in_place: bool) -> _Write:
+    """What putting ``data`` at ``dest`` needs now: nothing, its owner and mode, or the checked write (whose
+    diff is shown under ``--diff``, never a secret's)."""
     remote_now = remote_file(dest)
-    want = hashlib.sha1(data).hexdigest()
-    if remote_now and remote_now.sha1 == want:
-        if (remote_now.mode, remote_now.user, remote_now.group) != (mode, user, group):
-            yield StringCommand(f"chown {user}:{group} {shlex.quote(dest)} && chmod {mode} {shlex.quote(dest)}")
-            _wrote(dest, data, mode, user, group, in_place)
-        else:
+    if remote_now and remote_now.sha1 == hashlib.sha1(data).hexdigest():
+        if (remote_now.mode, remote_now.user, remote_now.group) == (mode, user, group):
             host.noop(f"{dest} is up to date")
-        return
+            return _Write(data, dest, check, mode, user, group, in_place, [])
+        quoted = shlex.quote(dest)
+        return _Write(data, dest, check, mode, user, group, in_place,
+                      [StringCommand(f"chown {user}:{group} {quoted} && chmod {mode} {quoted}")])
     if state.config.DIFF and secret:
         host.log(f"Will {'replace' if remote_now else 'create'} {format_text(dest, bold=True)} "
                  "(secret: no diff shown)", logger.info)
@@ -158,8 +178,20 @@ def _checked_file_commands(data: bytes, dest: str, check: str | None, mode: int,
         host.log(f"Will {'modify' if remote_now else 'create'} {format_text(dest, bold=True)}", logger.info)
         for line in generate_color_diff([line + "\n" for line in old or []], data.decode().splitlines(True)):
             logger.info("  %s", line)
-    yield from checked_write_commands(data, dest, check, mode, user, group, in_place)
-    _wrote(dest, data, mode, user, group, in_place)
+    return _Write(data, dest, check, mode, user, group, in_place,
+                  checked_write_commands(data, dest, check, mode, user, group, in_place))
+
+
+def _run(folders: list[Folder], writes: list[_Write]):
+    """The commands of an operation's folders and files, each noted as done once its commands succeeded."""
+    for folder, commands in [(folder, _folder_commands(folder)) for folder in folders]:
+        if commands:
+            yield from commands
+            _made(folder)
+    for write in writes:
+        if write.commands:
+            yield from write.commands
+            _wrote(write.dest, write.data, write.mode, write.user, write.group, write.in_place)
 
 
 @operation()
@@ -175,7 +207,7 @@ def checked_file(content: str | bytes, dest: str, check: str | None = None, mode
     engine's bind-mounted /etc/resolv.conf) are overwritten instead of renamed.
     """
     data = content.encode() if isinstance(content, str) else content
-    yield from _checked_file_commands(data, dest, check, mode, user, group, secret, in_place)
+    yield from _run([], [_write(data, dest, check, mode, user, group, secret, in_place)])
 
 
 @operation()
@@ -183,12 +215,9 @@ def checked_files(files: list[ConfigFile], folders: list[Folder]):
     """Several files of one concern in one operation, each exactly as ``checked_file`` writes it (its own check
     before its own rename), after the ``folders`` they need: one operation's round trips instead of one per file
     and folder."""
-    for folder in folders:
-        yield from _folder_commands(folder)
-    for file in files:
-        data = file.content.encode() if isinstance(file.content, str) else file.content
-        yield from _checked_file_commands(data, file.path, file.check, int(file.mode), "root", "root", False,
-                                          file.in_place)
+    writes = [_write(file.content.encode() if isinstance(file.content, str) else file.content, file.path,
+                     file.check, int(file.mode), "root", "root", False, file.in_place) for file in files]
+    yield from _run(folders, writes)
 
 
 def checked_write_commands(data: bytes, dest: str, check: str | None, mode: int = 644, user: str = "root",
@@ -351,8 +380,7 @@ def secret_file(name: str, content: bytes, dest: str, user: str, group: str, mod
 
 @operation()
 def _secret_file(content: bytes, dest: str, user: str, group: str, mode: int, folder: Folder):
-    yield from _folder_commands(folder)
-    yield from _checked_file_commands(content, dest, None, mode, user, group, True, False)
+    yield from _run([folder], [_write(content, dest, None, mode, user, group, True, False)])
 
 
 def write_configs(files: list[ConfigFile], name: str, folders: list[Folder] | None = None) -> Written:
@@ -364,18 +392,24 @@ def write_configs(files: list[ConfigFile], name: str, folders: list[Folder] | No
 
 # ------------------------------------------------------------------ units
 def units(name: str, wanted: list[WantedUnit], restart: Callable[[], bool] | None = None,
-          reload: Callable[[], bool] | None = None):
+          reload: Callable[[], bool] | None = None, fresh: Callable[[], bool] | None = None):
     """The kit's units brought to how they should be in one operation and one remote command: unmasked,
     enabled, systemd reloaded once if this run changed a unit file, then each started, or restarted (reloaded)
     when ``restart`` (``reload``) says something it reads changed, or left alone. A unit that was not running
-    starts once with its final configuration, never started and then restarted."""
+    starts once with its final configuration, never started and then restarted. ``fresh``: something other than
+    the kit's own operations may have changed these units since the run read them (a package installed after
+    the read, masked first): when it says so, they are read again."""
     _plan(units=[unit.name for unit in wanted])
-    return _units(name=name, wanted=wanted, restart=restart, reload=reload)
+    return _units(name=name, wanted=wanted, restart=restart, reload=reload, fresh=fresh)
 
 
 @operation()
-def _units(wanted: list[WantedUnit], restart: Callable[[], bool] | None, reload: Callable[[], bool] | None):
+def _units(wanted: list[WantedUnit], restart: Callable[[], bool] | None, reload: Callable[[], bool] | None,
+           fresh: Callable[[], bool] | None):
     known = _relay()
+    if fresh and state.is_executing and fresh():
+        for unit in wanted:
+            known.units.pop(unit.name, None)
     # while planning a preview, what the run will change is not known yet: a restart or reload is shown as due
     restarting = restart() if restart and state.is_executing else bool(restart)
     reloading = reload() if reload and state.is_executing else bool(reload)

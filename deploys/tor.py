@@ -68,12 +68,14 @@ def tor_relay():
     if s.tor_package_source == "torproject":
         _torproject_repository(s, by_path(tor_files(s, exit_policy_of(s), release=release))[TORPROJECT_SOURCES],
                               release)
+    installed = None
     if "tor" not in relay_packages(s):  # else base.system installed it (masked) with every other package
         if current.default_unit == UnitState.ABSENT:
             # Debian's package starts a tor client at once: keep tor stopped until our checked torrc is in place
             server.shell(name="Keep tor from starting before its torrc is checked",
                          commands=["systemctl mask tor@default.service"])
-        apt.packages(name="Install tor", packages=list(TOR), update=True, cache_time=3600, no_recommends=True)
+        installed = apt.packages(name="Install tor", packages=list(TOR), update=True, cache_time=3600,
+                                 no_recommends=True)
 
     family_id, family_key = "", None
     if s.tor_family:
@@ -100,7 +102,8 @@ def tor_relay():
     # other instances are enabled themselves; restarts and reloads are decided below, never here
     units(name="tor enabled at boot and every instance running",
           wanted=[WantedUnit("tor.service", running=None, enabled=True),
-                  *(WantedUnit(i.service, enabled=None if i.name == "default" else True) for i in instances)])
+                  *(WantedUnit(i.service, enabled=None if i.name == "default" else True) for i in instances)],
+          fresh=installed.did_change if installed else None)  # tor installed here, after the units were read
     if missing:
         python.call(name="Complete MyFamily with the fingerprints of relays new to the family",
                     function=_complete_family, settings=s, family_id=family_id, release=release)

@@ -22,13 +22,17 @@ from pyinfra.api import Config, FileUploadCommand, FunctionCommand, Inventory, S
 from pyinfra.api.connect import connect_all
 from pyinfra.context import ctx_host, ctx_state
 
-from deploys.ops import checked_file, fetch_secret, ready_command
+from deploys.ops import _plan as plan_reads
+from deploys.ops import _units as units_operation
+from deploys.ops import checked_file, checked_files, fetch_secret, ready_command
 from deploys.release import OsReleaseText
 from deploys.resolver import ResolverUnitStates
 from deploys.reverse_dns import PublicAddresses
 from deploys.tor import TorRelayState
 from exitkit import tor
+from exitkit.configfile import ConfigFile
 from exitkit.releases import DEBIAN_13, release_of
+from exitkit.remote import Folder, WantedUnit
 from exitkit.resolver import UNITS_COMMAND
 from exitkit.units import UnitState
 from tests.unit.test_releases import DEBIAN_11_TEXT, DEBIAN_13_TEXT
@@ -54,7 +58,7 @@ def existing_file(path: str, content: str | bytes, mode: str = "644", user: str 
     text = content.decode() if isinstance(content, bytes) else content
     sha1 = hashlib.sha1(text.encode()).hexdigest()
     return {
-        re.compile(rf"^for p in .*{re.escape(shlex.quote(path))};"): [f"file {mode}:{user}:{group} {sha1} {path}"],
+        re.compile(rf"^for p in .*{re.escape(shlex.quote(path))}[ ;]"): [f"file {mode}:{user}:{group} {sha1} {path}"],
         re.compile(rf"\bcat {re.escape(path)}"): text.splitlines(),
     }
 
@@ -372,3 +376,37 @@ def test_a_relay_of_another_release_fails_on_one_operation_and_nothing_else_is_p
     # the summary's one line per item, cut at its width: what was found and that nothing changed come first
     assert clip(f"{INDENT}failed: Debian 13 or 12 required: {message}", WIDTH) in summary_text.splitlines()
     assert "1 relay: 0 changed, 0 unchanged, 1 failed. NOT CONVERGED" in summary_text
+
+
+# ------------------------------------------------------------------ a run's files and units, read once
+UNIT_FILE = "/etc/systemd/system/exitkit-exit-policy.service"
+RULESET = "/etc/exitkit/exit-policy.nft"
+SHOW_MASKED = {re.compile(r"^systemctl show --property LoadState,ActiveState,UnitFileState -- unbound.service"):
+               ["LoadState=masked", "ActiveState=inactive", "UnitFileState=masked"]}
+
+
+def test_a_masked_unit_is_started_once_with_its_configuration_in_one_command():
+    """unbound's first converge: unmasked, enabled, systemd reloaded once, started; never restarted after."""
+    with fake_relay(SHOW_MASKED):
+        yielded = shell(commands(units_operation, wanted=[WantedUnit("unbound.service")], restart=lambda: True,
+                                 reload=None, fresh=None))
+    assert yielded == ["systemctl unmask --no-reload unbound.service && systemctl enable --no-reload unbound.service"
+                       " && systemctl daemon-reload && systemctl start unbound.service"]
+
+
+def test_files_of_one_operation_are_read_in_one_command_and_a_unit_file_reloads_systemd_once(caplog):
+    files = [ConfigFile(RULESET, "table inet exitkit {}\n", check="nft -c -f {path}"),
+             ConfigFile(UNIT_FILE, "[Service]\nType=oneshot\n")]
+    running = {re.compile(r"^systemctl show --property"): ["LoadState=loaded", "ActiveState=active",
+                                                           "UnitFileState=enabled"]}
+    with fake_relay({**existing_file(RULESET, "table inet exitkit { }\n"), **running}) as relay:
+        plan_reads(paths=["/etc/exitkit", RULESET, UNIT_FILE], units=["exitkit-exit-policy.service"])
+        written = commands(checked_files, files=files, folders=[Folder("/etc/exitkit", mode=755)])
+        reads = [c for c in relay.connector.executed_commands if c.startswith("for p in ")]
+        after = shell(commands(units_operation, wanted=[WantedUnit("exitkit-exit-policy.service")],
+                               restart=None, reload=None, fresh=None))
+    assert len(reads) == 1 and all(shlex.quote(p) in reads[0] for p in ("/etc/exitkit", RULESET, UNIT_FILE))
+    uploads = [c for c in written if isinstance(c, FileUploadCommand)]
+    assert [u.dest for u in uploads] == [RULESET + ".exitkit-new", UNIT_FILE + ".exitkit-new"]
+    assert shell(written)[0] == "mkdir -p /etc/exitkit && chmod 755 /etc/exitkit"  # the file answer said no folder
+    assert after == ["systemctl daemon-reload"]  # the unit file changed; the unit runs and is enabled
