@@ -341,7 +341,7 @@ def test_a_relay_of_another_release_fails_on_one_operation_and_nothing_else_is_p
 
     from deploys.release import refusal
     from exitkit.releases import parse_os_release
-    from exitkit.summary import HEADER, INDENT, WIDTH, clip
+    from exitkit.summary import HEADER, wrap_item
 
     old = "@fake/relay-old"
     message = refusal(old, parse_os_release(DEBIAN_11_TEXT))
@@ -373,8 +373,9 @@ def test_a_relay_of_another_release_fails_on_one_operation_and_nothing_else_is_p
         disconnect_all(state)
     err = capsys.readouterr().err
     summary_text = err[err.index(HEADER):]
-    # the summary's one line per item, cut at its width: what was found and that nothing changed come first
-    assert clip(f"{INDENT}failed: Debian 13 or 12 required: {message}", WIDTH) in summary_text.splitlines()
+    # the summary's item, wrapped at its width: what was found and that nothing changed, whole
+    item = wrap_item(f"failed: Debian 13 or 12 required: {message}")
+    assert len(item) > 1 and "\n".join(item) in summary_text
     assert "1 relay: 0 changed, 0 unchanged, 1 failed. NOT CONVERGED" in summary_text
 
 
