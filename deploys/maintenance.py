@@ -36,13 +36,14 @@ def log_lifetime():
     written = write_configs([wanted[path] for path in (JOURNALD_DROPIN, PURGE_SCRIPT, PURGE_SERVICE, PURGE_TIMER)],
                             folders=[Folder(JOURNALD_DROPIN.rsplit("/", 1)[0])],
                             name="Journal in memory only, kept at most the log lifetime; log purge script and units")
+    # the timer first: its operation reloads systemd for the purge units, so journald's restart needs none
+    units(name="Purge timer enabled and running", wanted=[WantedUnit("exitkit-purge.timer")])
     units(name="Restart journald for its new limits",
           wanted=[WantedUnit("systemd-journald.service", running=None, enabled=None)],
           restart=written.changed(JOURNALD_DROPIN))
     if host.get_fact(FindFiles, path="/var/log/journal"):
         # a journal kept on disk before the kit arrived would outlive the promise
         server.shell(name="Delete journal files kept on disk", commands=["find /var/log/journal -mindepth 1 -delete"])
-    units(name="Purge timer enabled and running", wanted=[WantedUnit("exitkit-purge.timer")])
     # the promise holds from this run on, not from the timer's first elapse
     server.shell(name="Purge the logs now, by the new rules", commands=["systemctl start exitkit-purge.service"],
                  _if=written.changed(PURGE_SCRIPT, PURGE_SERVICE, JOURNALD_DROPIN))
