@@ -33,36 +33,40 @@ from exitkit.tor import families as tor_families
 __all__ = ["ConfigFile", "by_path", "fleet_files", "relay_files", "write_tree"]
 
 # ------------------------------------------------------------------ all of a relay
-Concern = Callable[[RelaySettings, RelayPlan, datetime, Mapping, Release], list[ConfigFile]]
+# (settings, plan, now, families, release, fingerprints): see relay_files
+Concern = Callable[[RelaySettings, RelayPlan, datetime, Mapping, Release, Mapping], list[ConfigFile]]
 
 # One line per concern, in the order deploys/exit.py converges them.
 CONCERNS: tuple[Concern, ...] = (
-    lambda settings, plan, now, families, release: name_files(plan.hostname),
-    lambda settings, plan, now, families, release: resolver_files(settings),
-    lambda settings, plan, now, families, release: policy_files(
+    lambda settings, plan, now, families, release, fingerprints: name_files(plan.hostname),
+    lambda settings, plan, now, families, release, fingerprints: resolver_files(settings),
+    lambda settings, plan, now, families, release, fingerprints: policy_files(
         exit_policy_of(settings), settings.exit_interface, exit_addresses(settings)),
-    lambda settings, plan, now, families, release: notice_files(
+    lambda settings, plan, now, families, release, fingerprints: notice_files(
         settings, exit_policy_of(settings), hostname=plan.hostname, reboot_time=plan.reboot_time, now=now,
-        in_service_since=plan.in_service_since),
-    lambda settings, plan, now, families, release: https_files(
+        in_service_since=plan.in_service_since, fingerprints=fingerprints),
+    lambda settings, plan, now, families, release, fingerprints: https_files(
         settings, certificate_plan(settings, plan.hostname, release)),
-    lambda settings, plan, now, families, release: tor_files(settings, exit_policy_of(settings), families, release),
-    lambda settings, plan, now, families, release: maintenance_files(settings, plan.reboot),
+    lambda settings, plan, now, families, release, fingerprints: tor_files(
+        settings, exit_policy_of(settings), families, release),
+    lambda settings, plan, now, families, release, fingerprints: maintenance_files(settings, plan.reboot),
 )
 
 
 def relay_files(settings: RelaySettings, plan: RelayPlan, now: datetime | None = None,
-                families: Mapping | None = None, release: Release = DEFAULT_RELEASE) -> list[ConfigFile]:
+                families: Mapping | None = None, release: Release = DEFAULT_RELEASE,
+                fingerprints: Mapping[str, str] | None = None) -> list[ConfigFile]:
     """Every file the kit writes on one relay; two concerns writing one path is a bug, refused here.
 
     ``families`` are the tor instances' families (see ``tor_files``); without them a torrc declares none.
-    ``release`` is the one the relay runs; without a host to ask, the default release.
+    ``release`` is the one the relay runs; without a host to ask, the default release. ``fingerprints`` (tor data
+    dir -> fingerprint) are the relay's own, for its pages; without them the pages list nicknames only.
     """
     now = now or datetime.now(UTC)
     files: list[ConfigFile] = []
     seen: set[str] = set()
     for concern in CONCERNS:
-        for file in concern(settings, plan, now, families or {}, release):
+        for file in concern(settings, plan, now, families or {}, release, fingerprints or {}):
             if file.path in seen:
                 raise ValueError(f"{file.path} is written by two concerns")
             seen.add(file.path)
@@ -74,8 +78,8 @@ def fleet_files(fleet: Fleet, plans: Mapping[str, RelayPlan], fleet_dir: Path,
                 now: datetime | None = None) -> dict[str, list[ConfigFile]]:
     """Relay -> every file the kit writes on it, without contacting a host (``exitkit render``).
 
-    Tor families come from what the last deploy saw on the relays (the fingerprint
-    cache and the family key's id in the fleet folder), so a rendered torrc is the
+    Tor families and the pages' fingerprints come from what the last deploy saw on the relays (the fingerprint
+    cache and the family key's id in the fleet folder), so a rendered torrc or page is the
     one the relay holds; a relay never deployed yet is simply not in them. With no
     host to ask which release it runs, the files are the default release's.
     """
@@ -84,12 +88,14 @@ def fleet_files(fleet: Fleet, plans: Mapping[str, RelayPlan], fleet_dir: Path,
     for relay in fleet.relays:
         members = list(plans[relay.name].tor_family_hosts)
         families: dict[str, Family] = {}
+        own = {data_dir: fp for (_, data_dir), fp in control.remembered(fleet_dir, relay.name, relay.settings).items()}
         if relay.settings.network == "tor" and members:
             seen = {key: fp for name in members
                     for key, fp in control.remembered(fleet_dir, name, settings_of[name]).items()}
             family_id = control.known_family_id(fleet_dir, relay.settings.tor_family)
             families = tor_families(relay.name, instances(relay.settings), seen, members, family_id)
-        result[relay.name] = relay_files(relay.settings, plans[relay.name], now, families)
+        result[relay.name] = relay_files(relay.settings, plans[relay.name], now, families,
+                                         fingerprints=own if relay.settings.network == "tor" else {})
     return result
 
 

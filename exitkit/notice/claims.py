@@ -32,6 +32,7 @@ from exitkit.maintenance.files import (
     reboot_findings,
 )
 from exitkit.maintenance.schedule import RebootTime
+from exitkit.notice.files import DOCROOT
 from exitkit.notice.texts import Texts, flatten
 from exitkit.plan import RelayPlan, exit_policy_of
 from exitkit.policy import ExitPolicy, enforcement, render_nftables, render_nym, render_torrc
@@ -169,6 +170,53 @@ def _judge_tor_relays(output: str, subject: Subject) -> list[str]:
         if off != bool(subject.settings.test_network_off):
             problems.append(f"{path}: DisableNetwork 1 is {'set' if off else 'not set'}, "
                             f"but test_network_off is {subject.settings.test_network_off}")
+    return problems
+
+
+# What investigators.html.j2 prints for each tor instance whose key exists: nickname, then the fingerprint in groups
+# of four, linked to its record in Tor Metrics.
+_SHOWN_FINGERPRINT = re.compile(
+    r'([A-Za-z0-9]{1,19}) <a href="https://metrics\.torproject\.org/rs\.html#details/([0-9A-F]{40})">'
+    r'<code class="fp">([0-9A-F ]+)</code></a>')
+
+
+def fingerprints_command(subject: Subject, root: str = "") -> str:
+    """Each instance's fingerprint file (``nickname FINGERPRINT``), then what each served page shows of them;
+    ``root`` puts both under another folder (the unit tests' rendered pages)."""
+    files = " ".join(f"{root}{instance.data_dir}/fingerprint" for instance in instances(subject.settings))
+    shown = _SHOWN_FINGERPRINT.pattern.replace("\\.", "[.]").replace("'", "")
+    return (f"for f in {files}; do echo \"$f: $(cat \"$f\" 2>/dev/null)\"; done; "
+            f"for f in {root}{DOCROOT}/index*.html {root}{DOCROOT}/facts.*.html; do "
+            f"echo \"$f: $(grep -oE '{shown}' \"$f\" | tr '\\n' '|')\"; done")
+
+
+def _judge_fingerprints(output: str, subject: Subject) -> list[str]:
+    """Every page shows exactly the fingerprints tor wrote into the instances' data dirs, each with its nickname."""
+    written: dict[str, str] = {}
+    pages: dict[str, set[tuple[str, str, str]]] = {}
+    for line in output.splitlines():
+        path, _, content = line.partition(": ")
+        if path.endswith("/fingerprint"):
+            written[path.rsplit("/", 1)[0]] = content.strip()
+        elif path.endswith(".html"):
+            pages[path] = set(_SHOWN_FINGERPRINT.findall(content))
+    problems, wanted = [], set()
+    for instance in instances(subject.settings):
+        data_dir = next((d for d in written if d.endswith(instance.data_dir)), instance.data_dir)
+        nickname, _, fingerprint = written.get(data_dir, "").partition(" ")
+        if not re.fullmatch(r"[0-9A-F]{40}", fingerprint):
+            problems.append(f"{instance.data_dir}/fingerprint holds no fingerprint: tor has made no key")
+            continue
+        if nickname != instance.nickname:
+            problems.append(f"{instance.data_dir}/fingerprint names {nickname!r}, not {instance.nickname!r}")
+        grouped = " ".join(fingerprint[i:i + 4] for i in range(0, 40, 4))
+        wanted.add((nickname, fingerprint, grouped))
+    if not pages:
+        problems.append(f"no page or fact sheet in {DOCROOT}")
+    for path, shown in sorted(pages.items()):
+        if shown != wanted:
+            problems.append(f"{path} shows {sorted(f for _, f, _ in shown)}, tor's files hold "
+                            f"{sorted(f for _, f, _ in wanted)}")
     return problems
 
 
@@ -445,6 +493,12 @@ CLAIMS: tuple[Claim, ...] = (
           ("nickname", "tor_instances"),
           ((TOR, OnRelay(_torrc_lines("Nickname"), _judge_nicknames,
                          "each instance's torrc has its `Nickname` and every tor unit is active")),)),
+    Claim("tor-fingerprints", "each tor relay at this address has the fingerprint listed beside its nickname",
+          ("investigators.fingerprints",),
+          ("nickname", "tor_instances"),
+          ((TOR, OnRelay(fingerprints_command, _judge_fingerprints,
+                         "each instance's `fingerprint` file in its data directory holds its nickname and the "
+                         "fingerprint every served page and fact sheet shows for it, and no other")),)),
     Claim("page-loads-nothing", "the page is served by the relay and loads nothing from elsewhere",
           ("page.footer",), (),
           ((ALL, OverHttp("/", _judge_page_loads_nothing,

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from exitkit.notice.texts import Texts, available_languages, default_language, load_texts
 from exitkit.policy import Enforcement, PolicySummary, enforcement, exit_addresses
 from exitkit.settings import JURISDICTIONS, NETWORKS, RelaySettings
-from exitkit.tor.relay import instances
+from exitkit.tor.relay import TorInstance, instances
 
 #: Same-origin paths the page links to (served by lighttpd beside the page).
 EXIT_POLICY_PATH = "/exit-policy.txt"
@@ -31,6 +32,7 @@ ABOUT_URLS: dict[str, str] = {
 TOR_BULK_EXIT_LIST = "https://check.torproject.org/torbulkexitlist"
 TOR_EXONERATOR = "https://metrics.torproject.org/exonerator.html"
 TOR_RELAY_SEARCH = "https://metrics.torproject.org/rs.html#search/"
+TOR_RELAY_DETAILS = "https://metrics.torproject.org/rs.html#details/"
 TOR_DNSEL_ZONE = "dnsel.torproject.org"
 NYM_EXIT_GATEWAYS = "https://validator.nymtech.net/api/v1/unstable/nym-nodes/skimmed/exit-gateways/all"
 ANYONE_BULK_EXIT_LIST = "https://check.en.anyone.tech/anonbulkexitlist"
@@ -92,6 +94,16 @@ class ContactView:
 
 
 @dataclass(frozen=True)
+class TorRelayView:
+    """One tor instance at the relay's address: its nickname and, once tor has made its keys, its fingerprint."""
+
+    nickname: str
+    search: Link  # Tor Metrics' relay search for the nickname
+    fingerprint: str = ""  # grouped in fours, as ``tor --list-fingerprint`` prints it; "" before tor made its keys
+    record: Link | None = None  # Tor Metrics' record of this fingerprint
+
+
+@dataclass(frozen=True)
 class InvestigatorsView:
     """What an investigator needs in one place; also the printable fact sheet's content."""
 
@@ -100,9 +112,14 @@ class InvestigatorsView:
     languages: tuple[str, ...]  # names of the languages the operator reads
     response: str  # the committed response time, worded ("" without a commitment)
     lookups: tuple[Link, ...]  # the network's public records, opened for this address
-    relays: tuple[tuple[str, Link], ...]  # (nickname, its record) for every tor instance
+    relays: tuple[TorRelayView, ...]  # every tor instance, in the order of the settings
     fact_sheet: Link
     in_service_since: str = ""  # UTC date the kit first converged the relay (fleet history); "" unknown
+
+    @property
+    def fingerprinted(self) -> tuple[TorRelayView, ...]:
+        """The instances whose fingerprint is known (all of them, once tor has run)."""
+        return tuple(relay for relay in self.relays if relay.fingerprint)
 
 
 @dataclass(frozen=True)
@@ -380,17 +397,40 @@ def fact_sheet_path(lang: str) -> str:
     return f"/facts.{lang}.html"
 
 
+_FINGERPRINT = re.compile(r"[0-9A-F]{40}")
+
+
+def grouped_fingerprint(fingerprint: str) -> str:
+    """A relay's RSA identity fingerprint in groups of four, as ``tor --list-fingerprint`` and Tor Metrics show it.
+
+    Accepts it as tor's ``fingerprint`` file holds it (40 hex digits) or already grouped; anything else is refused,
+    so a page never shows a value no lookup could find.
+    """
+    compact = str(fingerprint).replace(" ", "").upper()
+    if not _FINGERPRINT.fullmatch(compact):
+        raise ValueError(f"expected a tor fingerprint of 40 hexadecimal digits, not {fingerprint!r}")
+    return " ".join(compact[i:i + 4] for i in range(0, 40, 4))
+
+
+def _tor_relay(instance: TorInstance, fingerprints: Mapping[str, str]) -> TorRelayView:
+    search = Link(TOR_RELAY_SEARCH + quote(instance.nickname), instance.nickname)
+    fingerprint = fingerprints.get(instance.data_dir, "")
+    if not fingerprint:
+        return TorRelayView(instance.nickname, search)
+    grouped = grouped_fingerprint(fingerprint)
+    return TorRelayView(instance.nickname, search, grouped, Link(TOR_RELAY_DETAILS + grouped.replace(" ", ""), grouped))
+
+
 def _investigators(settings: RelaySettings, texts: Texts, address: str, lang: str,
-                   in_service_since: str) -> InvestigatorsView:
+                   in_service_since: str, fingerprints: Mapping[str, str]) -> InvestigatorsView:
     lookups: tuple[Link, ...] = ()
-    relays: tuple[tuple[str, Link], ...] = ()
+    relays: tuple[TorRelayView, ...] = ()
     if settings.network == "tor":
         ip = next((a for a in _addresses(address, settings) if _is_ip(a)), "")
         if ip:
             lookups = (Link(TOR_RELAY_SEARCH + quote(ip, safe=":."), texts("investigators.relay_search")),
                        Link(f"{TOR_EXONERATOR}?ip={quote(ip, safe=':.')}", texts("investigators.exonerator")))
-        relays = tuple((instance.nickname, Link(TOR_RELAY_SEARCH + quote(instance.nickname), instance.nickname))
-                       for instance in instances(settings))
+        relays = tuple(_tor_relay(instance, fingerprints) for instance in instances(settings))
     return InvestigatorsView(
         handover=texts("investigators.handover" if runs_daemon(settings) else "investigators.handover_kit"),
         papers=str(settings.postal_address or ""),
@@ -447,8 +487,13 @@ def notice_context(
     reboot_time: str | None,
     lang: str,
     in_service_since: str = "",
+    fingerprints: Mapping[str, str] | None = None,
 ) -> NoticeContext:
-    """The page's content in one language, as data for the template."""
+    """The page's content in one language, as data for the template.
+
+    ``fingerprints`` maps a tor instance's data directory to the fingerprint tor wrote there; an instance
+    without one (tor has not made its keys yet) is shown by its nickname alone.
+    """
     if settings.network not in NETWORKS:
         raise ValueError(f"expected a network out of {', '.join(NETWORKS)}, not {settings.network!r}")
     texts = page_texts(settings, lang, address=address, reboot_time=reboot_time)
@@ -489,6 +534,6 @@ def notice_context(
         policy=_policy(policy_summary, texts, enforcement(settings)),
         contact=contact,
         report=texts("contact.report" if is_exit else "not_exit.report"),
-        investigators=_investigators(settings, texts, address, lang, in_service_since),
+        investigators=_investigators(settings, texts, address, lang, in_service_since, fingerprints or {}),
         law=_law(settings, texts),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from exitkit.configfile import ConfigFile
@@ -26,21 +27,23 @@ def security_txt_expiry(now: datetime | None = None) -> datetime:
 
 
 def notice_files(settings: RelaySettings, policy: ExitPolicy, *, hostname: str, reboot_time: str | None,
-                 now: datetime, in_service_since: str = "") -> list[ConfigFile]:
+                 now: datetime, in_service_since: str = "",
+                 fingerprints: Mapping[str, str] | None = None) -> list[ConfigFile]:
     """Notice pages in every language, security.txt, the machine-readable policy, lighttpd's config.
 
     ``policy`` is the relay's exit policy, ``hostname`` and ``reboot_time`` its part
     of the fleet plan; ``now`` only sets security.txt's expiry, which stays the same all month, and, for a relay
     the fleet history has not seen converge yet (``in_service_since`` empty), the date it is in service since:
-    this run's, which the history then records, so the next run writes the same.
+    this run's, which the history then records, so the next run writes the same. ``fingerprints`` (tor data dir
+    -> fingerprint) are the ones tor has made so far: an instance without one is listed by its nickname alone.
     """
     address = settings.public_ipv4 or settings.public_ipv6 or hostname
     summary = summarise(policy)
     since = in_service_since or now.astimezone(UTC).date().isoformat()
     pages = render_pages(settings, policy_summary=summary, address=address, hostname=hostname,
-                         reboot_time=reboot_time or None, in_service_since=since)
+                         reboot_time=reboot_time or None, in_service_since=since, fingerprints=fingerprints)
     pages |= render_fact_sheets(settings, policy_summary=summary, address=address, hostname=hostname,
-                                reboot_time=reboot_time or None, in_service_since=since)
+                                reboot_time=reboot_time or None, in_service_since=since, fingerprints=fingerprints)
     default = default_language(settings)
     https = bool(settings.https_port and settings.acme_terms_accepted)  # the relay asks a CA for a certificate
     lighttpd = render("lighttpd/lighttpd.conf.j2", docroot=DOCROOT, http_port=settings.http_port,

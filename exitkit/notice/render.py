@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,11 +31,12 @@ def render_notice(
     reboot_time: str | None,
     lang: str,
     in_service_since: str = "",
+    fingerprints: Mapping[str, str] | None = None,
 ) -> str:
-    """The notice page in one language, as HTML."""
+    """The notice page in one language, as HTML (``fingerprints``: tor data dir -> fingerprint, as known)."""
     context = notice_context(
         settings, policy_summary=policy_summary, address=address, hostname=hostname, reboot_time=reboot_time, lang=lang,
-        in_service_since=in_service_since,
+        in_service_since=in_service_since, fingerprints=fingerprints,
     )
     return render("notice/index.html.j2", page=context)
 
@@ -53,11 +55,13 @@ def render_pages(
     hostname: str,
     reboot_time: str | None,
     in_service_since: str = "",
+    fingerprints: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """File name -> HTML: index.html in the default language, index.<code>.html for every language."""
     pages = {
         f"index.{code}.html": render_notice(settings, policy_summary=policy_summary, address=address, hostname=hostname,
-                                            reboot_time=reboot_time, lang=code, in_service_since=in_service_since)
+                                            reboot_time=reboot_time, lang=code, in_service_since=in_service_since,
+                                            fingerprints=fingerprints)
         for code in available_languages()
     }
     return {"index.html": pages[f"index.{default_language(settings)}.html"], **pages}

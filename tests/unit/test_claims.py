@@ -18,6 +18,7 @@ from exitkit import notice, policy
 from exitkit.notice import claims
 from exitkit.notice.content import page_texts
 from exitkit.settings import NETWORKS, RelaySettings
+from exitkit.tor import instances
 
 REPO = Path(__file__).resolve().parents[2]
 ADDRESS = "203.0.113.7"
@@ -31,15 +32,22 @@ def relay(**overrides) -> RelaySettings:
     return RelaySettings(**values)
 
 
-def rendered_keys(settings: RelaySettings, lang: str, reboot_time: str = "03:15") -> set[str]:
-    """The text keys the page (in ``lang``) and security.txt state for these settings."""
+def fingerprints_of(settings: RelaySettings) -> dict[str, str]:
+    """A fingerprint for each tor instance's data dir, as tor makes them at its first start."""
+    return {instance.data_dir: f"{instance.number:040X}" for instance in instances(settings)}
+
+
+def rendered_keys(settings: RelaySettings, lang: str, reboot_time: str = "03:15", keys_made: bool = True) -> set[str]:
+    """The text keys the page (in ``lang``) and security.txt state for these settings (once tor made its keys,
+    or before, as a first converge plans the page)."""
     built = policy.build_policy(settings.exit_policy, list(settings.exit_policy_rules), ipv6_exit=settings.ipv6_exit,
                                 own_addresses=[ADDRESS], exit_relay=policy.is_exit_preset(settings.exit_policy))
     summary = policy.summarise(built)
+    fingerprints = fingerprints_of(settings) if keys_made else {}
     html = notice.render_notice(settings, policy_summary=summary, address=ADDRESS, hostname=HOSTNAME,
-                                reboot_time=reboot_time, lang=lang)
+                                reboot_time=reboot_time, lang=lang, fingerprints=fingerprints)
     html += notice.render_fact_sheet(settings, policy_summary=summary, address=ADDRESS, hostname=HOSTNAME,
-                                     reboot_time=reboot_time, lang=lang)
+                                     reboot_time=reboot_time, lang=lang, fingerprints=fingerprints)
     security = notice.render_security_txt(settings, hostname=HOSTNAME, expires=datetime(2099, 1, 1),
                                           is_exit=summary.is_exit)
     keys = claims.keys_in(html, page_texts(settings, lang, address=ADDRESS, reboot_time=reboot_time))
@@ -65,9 +73,9 @@ relays = st.builds(
 
 
 @hypothesis_settings(max_examples=40, deadline=None)
-@given(relays, st.sampled_from(notice.available_languages()))
-def test_every_statement_a_page_renders_is_a_claim_with_a_check_or_excused(settings, lang):
-    keys = rendered_keys(settings, lang)
+@given(relays, st.sampled_from(notice.available_languages()), st.booleans())
+def test_every_statement_a_page_renders_is_a_claim_with_a_check_or_excused(settings, lang, keys_made):
+    keys = rendered_keys(settings, lang, keys_made=keys_made)
     assert keys, "nothing of the texts was found on the page"
     unchecked = {key for key in keys if claims.claim_of(key) and not claims.claim_of(key).checks_for(settings.network)}
     unknown = {key for key in keys if not claims.claim_of(key) and not claims.not_a_claim(key)}
@@ -243,3 +251,58 @@ def test_enforcement_judge_follows_the_exit_address():
     assert "198.51.100.20" in " ".join(enforcement_problems(f"----- live\n{unbound_table}", bound))
     bound_table = policy.render_nftables(bound.policy, "eth0", exit_addresses=["198.51.100.20"])
     assert enforcement_problems(f"----- live\n{bound_table}", plain)  # an output chain the page denies
+
+
+def test_a_tor_page_claims_its_fingerprints_only_once_tor_made_them():
+    made = {c.id for c in claims.claims_made(rendered_keys(relay(network="tor", tor_instances=2), "en"))}
+    assert {"tor-nicknames", "tor-fingerprints"} <= made
+    before = {c.id for c in claims.claims_made(rendered_keys(relay(network="tor"), "en", keys_made=False))}
+    assert "tor-nicknames" in before and "tor-fingerprints" not in before
+    for network in ("nym", "anyone", "mix"):
+        assert "tor-fingerprints" not in {c.id for c in claims.claims_made(rendered_keys(relay(network=network), "en"))}
+
+
+def fingerprint_check_output(root: Path, settings: RelaySettings, on_page: dict[str, str], in_files: dict[str, str],
+                             nicknames: dict[str, str] | None = None) -> str:
+    """The fingerprint check's own command run over a relay's tree made under ``root``: tor's fingerprint files
+    (``in_files``, by data dir) and the pages and fact sheets rendered with ``on_page``."""
+    import subprocess
+
+    from exitkit.notice import DOCROOT, notice_files
+
+    for data_dir, fingerprint in in_files.items():
+        nickname = (nicknames or {}).get(data_dir) or next(i.nickname for i in instances(settings)
+                                                           if i.data_dir == data_dir)
+        (root / data_dir.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        (root / data_dir.lstrip("/") / "fingerprint").write_text(f"{nickname} {fingerprint}\n")
+    for file in notice_files(settings, policy.build_policy("tor-reduced", [], ipv6_exit=False), hostname=HOSTNAME,
+                             reboot_time="03:15", now=datetime(2026, 11, 30), fingerprints=on_page):
+        if file.path.startswith(DOCROOT):
+            (root / file.path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+            (root / file.path.lstrip("/")).write_text(file.content)
+    subj = claims.Subject(settings, policy.build_policy("tor-reduced", [], ipv6_exit=False))
+    (check,) = claims.claim_of("investigators.fingerprints").checks_for("tor")
+    assert check.command is claims.fingerprints_command  # the fleet's check, only under another root
+    return subprocess.run(["sh", "-c", claims.fingerprints_command(subj, str(root))], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_fingerprint_judge_reads_tors_files_and_every_served_page(tmp_path):
+    pgp = "0123 4567 89AB CDEF 0123 4567 89AB CDEF 0123 4567"  # grouped like a tor fingerprint: not one
+    settings = relay(network="tor", tor_instances=2, pgp_fingerprint=pgp)
+    subj = claims.Subject(settings, policy.build_policy("tor-reduced", [], ipv6_exit=False))
+    judge = claims.claim_of("investigators.fingerprints").checks_for("tor")[0].judge
+    tor_made = fingerprints_of(settings)
+    good = fingerprint_check_output(tmp_path / "good", settings, tor_made, tor_made)
+    assert good.count("exitkit12 <a href=") == 7  # index.html, three pages, three fact sheets
+    assert judge(good, subj) == []
+    other = {**tor_made, "/var/lib/tor": "F" * 40}
+    stale = judge(fingerprint_check_output(tmp_path / "stale", settings, other, tor_made), subj)
+    assert len(stale) == 7 and "F" * 40 in stale[0]
+    missing = judge(fingerprint_check_output(tmp_path / "missing", settings, {}, tor_made), subj)
+    assert len(missing) == 7  # pages planned before tor made its keys and never completed
+    no_key = judge(fingerprint_check_output(tmp_path / "no-key", settings, {}, {}), subj)
+    assert sum("tor has made no key" in problem for problem in no_key) == 2
+    renamed = fingerprint_check_output(tmp_path / "renamed", settings, tor_made, tor_made,
+                                       nicknames={"/var/lib/tor": "someoneelse"})
+    assert any("names 'someoneelse'" in problem for problem in judge(renamed, subj))

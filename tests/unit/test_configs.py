@@ -153,7 +153,7 @@ def test_security_txt_expiry_is_stable_within_a_month(demo):
 
 
 def test_a_path_written_twice_is_refused(monkeypatch):
-    twice = (lambda s, plan, now, families, release: [ConfigFile("/etc/x", "a\n")],) * 2
+    twice = (lambda s, plan, now, families, release, fingerprints: [ConfigFile("/etc/x", "a\n")],) * 2
     monkeypatch.setattr(configs, "CONCERNS", twice)
     with pytest.raises(ValueError, match="/etc/x is written by two concerns"):
         relay_files(RelaySettings(), {}, NOW)
@@ -289,12 +289,21 @@ def test_fleet_files_declare_the_family_the_last_deploy_saw(demo, tmp_path):
     assert f"FamilyId {'Q' * 43}\n" in torrc_1 and f"FamilyId {'Q' * 43}\n" in torrc_3
     assert re.findall(r"^MyFamily (\S+)$", torrc_1, re.M) == [f"${FP['relay-3']}"]
     assert re.findall(r"^MyFamily (\S+)$", torrc_3, re.M) == [f"${FP['relay-1']}"]
+    # the pages name each relay's own fingerprints the last deploy saw (none for the Nym relay)
+    for relay, fingerprint in FP.items():
+        for path, file in configs.by_path(every[relay]).items():
+            if path.startswith("/var/www/exitkit/") and path.endswith(".html"):
+                assert f"rs.html#details/{fingerprint}" in file.content, (relay, path)
+                assert f"rs.html#details/{'C' * 40}" not in file.content  # i2 is no longer in its settings
     # everything else is what relay_files makes from the plan alone
     for relay in fleet.relays:
         alone = configs.by_path(relay_files(relay.settings, plans[relay.name], NOW))
         rendered = configs.by_path(every[relay.name])
         assert set(alone) == set(rendered)
-        assert {p for p in alone if alone[p].content != rendered[p].content} <= {"/etc/tor/torrc"}
+        changed = {p for p in alone if alone[p].content != rendered[p].content}
+        pages = {p for p in changed if p.startswith("/var/www/exitkit/") and p.endswith(".html")}
+        assert changed - pages <= {"/etc/tor/torrc"}
+        assert bool(pages) == (relay.name in FP), relay.name
 
 
 def test_fleet_files_without_a_deploy_declare_no_family(demo, tmp_path):
@@ -303,6 +312,7 @@ def test_fleet_files_without_a_deploy_declare_no_family(demo, tmp_path):
     for relay in ("relay-1", "relay-3"):
         torrc = configs.by_path(every[relay])["/etc/tor/torrc"].content
         assert "MyFamily" not in torrc and "FamilyId" not in torrc
+        assert "rs.html#details/" not in configs.by_path(every[relay])["/var/www/exitkit/index.html"].content
 
 
 def test_render_shows_the_family_from_the_fleet_folder(tmp_path):

@@ -64,7 +64,8 @@ def make_summary(preset="tor-reduced", rules=(BLOCK,), *, ipv6_exit=False, exit_
     return policy.summarise(built)
 
 
-def render(settings=None, *, summary=None, lang="en", reboot_time="03:15", hostname=HOSTNAME, address=ADDRESS) -> str:
+def render(settings=None, *, summary=None, lang="en", reboot_time="03:15", hostname=HOSTNAME, address=ADDRESS,
+           fingerprints=None) -> str:
     return notice.render_notice(
         settings or make_settings(),
         policy_summary=summary or make_summary(),
@@ -72,6 +73,7 @@ def render(settings=None, *, summary=None, lang="en", reboot_time="03:15", hostn
         hostname=hostname,
         reboot_time=reboot_time,
         lang=lang,
+        fingerprints=fingerprints,
     )
 
 
@@ -581,17 +583,79 @@ def _validator_pages() -> dict[str, str]:
     pages["ipv6-ports"] = render(summary=make_summary("web", ["reject *6:80"], ipv6_exit=True))
     pages.update(nasty_pages())
     for lang in notice.available_languages():
-        pages[f"lang-{lang}"] = render(make_settings(jurisdictions=JURISDICTIONS, **FULL_CONTACT), lang=lang)
+        pages[f"lang-{lang}"] = render(make_settings(jurisdictions=JURISDICTIONS, tor_instances=2, **FULL_CONTACT),
+                                       lang=lang, fingerprints=FINGERPRINTS)
         for network in NETWORKS:
             full = make_settings(network=network, tor_instances=2, response_time_hours=48, **FULL_CONTACT)
-            pages[f"facts-{network}-{lang}"] = fact_sheet(full, lang=lang)
+            pages[f"facts-{network}-{lang}"] = fact_sheet(full, lang=lang, fingerprints=FINGERPRINTS)
         pages[f"facts-minimal-{lang}"] = fact_sheet(make_settings(), lang=lang, hostname="")
     return pages
 
 
-def fact_sheet(settings, *, lang="en", hostname=HOSTNAME, summary=None) -> str:
+#: Two tor instances' fingerprints, as tor's ``fingerprint`` files in their data directories hold them.
+FINGERPRINTS = {"/var/lib/tor": "A9C039A5FD02FCA06303DCFAABE25C5912C63B26",
+                "/var/lib/tor-instances/i2": "0F1E2D3C4B5A69788796A5B4C3D2E1F00F1E2D3C"}
+
+
+def fact_sheet(settings, *, lang="en", hostname=HOSTNAME, summary=None, fingerprints=None) -> str:
     return notice.render_fact_sheet(settings, policy_summary=summary or make_summary(), address=ADDRESS,
-                                    hostname=hostname, reboot_time="03:15", lang=lang)
+                                    hostname=hostname, reboot_time="03:15", lang=lang, fingerprints=fingerprints)
+
+
+def shown_fingerprints(html: str) -> list[tuple[str, str, str]]:
+    """(nickname, fingerprint in the link, fingerprint as shown) for every tor instance the page lists."""
+    return re.findall(r'<span>(\w+) <a href="https://metrics\.torproject\.org/rs\.html#details/(\w+)">'
+                      r'<code class="fp">([^<]*)</code></a></span>', html)
+
+
+@pytest.mark.parametrize("lang", notice.available_languages())
+def test_page_and_fact_sheet_show_every_instances_fingerprint_with_its_record(lang):
+    settings = make_settings(tor_instances=2)
+    wanted = [("exitkit1", FINGERPRINTS["/var/lib/tor"], "A9C0 39A5 FD02 FCA0 6303 DCFA ABE2 5C59 12C6 3B26"),
+              ("exitkit12", FINGERPRINTS["/var/lib/tor-instances/i2"],
+               "0F1E 2D3C 4B5A 6978 8796 A5B4 C3D2 E1F0 0F1E 2D3C")]
+    label = esc(notice.load_texts(lang)["investigators"]["fingerprints"])
+    for html in (section(render(settings, lang=lang, fingerprints=FINGERPRINTS), "investigators"),
+                 fact_sheet(settings, lang=lang, fingerprints=FINGERPRINTS)):
+        assert shown_fingerprints(html) == wanted
+        assert label in html
+
+
+def test_an_instance_without_a_key_is_listed_by_its_nickname_alone():
+    """Before tor made its keys (a first converge's plan) the page has nicknames only; no empty row, no guess."""
+    settings = make_settings(tor_instances=2)
+    one = {"/var/lib/tor-instances/i2": FINGERPRINTS["/var/lib/tor-instances/i2"]}
+    assert [nick for nick, _, _ in shown_fingerprints(fact_sheet(settings, fingerprints=one))] == ["exitkit12"]
+    for html in (fact_sheet(settings), render(settings), fact_sheet(make_settings(network="nym"),
+                                                                   fingerprints=FINGERPRINTS)):
+        assert shown_fingerprints(html) == [] and esc(en("investigators.fingerprints")) not in html
+    assert 'href="https://metrics.torproject.org/rs.html#search/exitkit12">exitkit12</a>' in fact_sheet(settings)
+
+
+@given(st.text("0123456789abcdefABCDEF", min_size=40, max_size=40))
+def test_a_fingerprint_is_shown_in_ten_groups_of_four_that_never_break(fingerprint):
+    grouped = notice.content.grouped_fingerprint(fingerprint)
+    groups = grouped.split(" ")
+    assert len(groups) == 10 and all(len(group) == 4 for group in groups)
+    assert "".join(groups) == fingerprint.upper()
+    assert notice.content.grouped_fingerprint(grouped) == grouped  # already grouped: the same
+
+
+@pytest.mark.parametrize("wrong", ["", "A9C039A5FD02FCA06303DCFAABE25C5912C63B2", "G" * 40, "A9C0-39A5" * 5,
+                                   "A9C039A5FD02FCA06303DCFAABE25C5912C63B26\n<b>"])
+def test_anything_but_a_fingerprint_is_refused(wrong):
+    with pytest.raises(ValueError, match="40 hexadecimal digits"):
+        notice.content.grouped_fingerprint(wrong)
+
+
+def test_a_fingerprint_wraps_only_between_its_groups_on_a_phone_and_prints_whole():
+    """Spaces are its only break points (no anywhere/break-all), on the page and on the printed fact sheet."""
+    for html in (render(make_settings(), fingerprints=FINGERPRINTS), fact_sheet(make_settings(),
+                                                                               fingerprints=FINGERPRINTS)):
+        rule = re.search(r"code\.fp \{([^}]*)\}", parse(html).style)
+        assert rule and "overflow-wrap: normal" in rule.group(1) and "word-break: normal" in rule.group(1)
+        assert "nowrap" not in rule.group(1)
+        assert not re.search(r"@media print[^@]*code\.fp", parse(html).style)  # printing keeps the same rule
 
 
 @pytest.mark.parametrize("lang", notice.available_languages())
