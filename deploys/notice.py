@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import python
 
 from deploys.context import relay_plan, relay_settings
-from deploys.ops import units, write_config, write_configs
+from deploys.ops import units, write_config, write_configs, write_now
 from deploys.release import relay_release
 from deploys.summary import note_for
-from exitkit.configfile import by_path
+from deploys.tor import fingerprints_now, fleet_dir, own_fingerprints
+from exitkit import control
+from exitkit.configfile import ConfigFile, by_path
 from exitkit.notice import DOCROOT, EXIT_POLICY_PATH, LIGHTTPD_CONF, notice_files
 from exitkit.notice.files import TLS_INCLUDE
 from exitkit.outside import nym_policy_instruction
 from exitkit.plan import exit_policy_of
 from exitkit.remote import Folder, WantedUnit
+from exitkit.settings import RelaySettings
 
 # what each file is, as the run names its operation
 NAMES = {
@@ -32,14 +36,27 @@ def _note_for_nym(state, host, lines: tuple[str, ...]) -> None:
         note_for(host, line)
 
 
+def _add_new_fingerprints(settings: RelaySettings, now: datetime, planned: dict[str, ConfigFile]) -> None:
+    """At run time, after tor started: every page and fact sheet again, with the fingerprints tor has now (read
+    once per run, as MyFamily's completion reads them); the next run's plan then finds the same pages."""
+    plan = relay_plan()
+    fingerprints = fingerprints_now(host.name)
+    control.remember_fingerprints(fleet_dir(), {(host.name, data_dir): fp for data_dir, fp in fingerprints.items()})
+    for file in notice_files(settings, exit_policy_of(settings), hostname=plan.hostname, reboot_time=plan.reboot_time,
+                             now=now, in_service_since=plan.in_service_since, fingerprints=fingerprints):
+        if file.path.endswith(".html") and file.content != planned[file.path].content:
+            write_now(file)
+
+
 @deploy("Notice page")
 def notice_page():
     if relay_release() is None:
         return  # another release: refused by release.refuse_unsupported, nothing planned
-    settings, plan = relay_settings(), relay_plan()
+    settings, plan, now = relay_settings(), relay_plan(), datetime.now(UTC)
+    fingerprints, missing = own_fingerprints(settings)
     wanted = by_path(notice_files(settings, exit_policy_of(settings), hostname=plan.hostname,
-                                  reboot_time=plan.reboot_time, now=datetime.now(UTC),
-                                  in_service_since=plan.in_service_since))
+                                  reboot_time=plan.reboot_time, now=now, in_service_since=plan.in_service_since,
+                                  fingerprints=fingerprints))
     lighttpd = wanted.pop(LIGHTTPD_CONF)
     # the web root, and exitkit's scripts folder for HTTPS
     folders = [Folder(f"{DOCROOT}/.well-known", mode=755)]
@@ -48,6 +65,9 @@ def notice_page():
     # every page in one operation, each file still written the checked way
     written = write_configs(list(wanted.values()), folders=folders, name="Notice pages, fact sheets, "
                             + ", ".join(NAMES[path] for path in wanted if path in NAMES))
+    if missing:  # a tor made its keys in this run, after the plan: the pages name it once it has
+        python.call(name="Notice pages with the fingerprints tor made in this run", function=_add_new_fingerprints,
+                    settings=settings, now=now, planned=wanted)
     if settings.network == "nym":  # nym-node is the operator's: say once, when the file changes, how it follows it
         python.call(name="How nym-node follows this policy file (a note in the summary)", function=_note_for_nym,
                     lines=nym_policy_instruction(settings, plan.hostname),

@@ -174,6 +174,19 @@ def family_fingerprints(s: RelaySettings) -> tuple[dict[tuple[str, str], str], b
     return found, missing
 
 
+def own_fingerprints(s: RelaySettings) -> tuple[dict[str, str], bool]:
+    """This relay's fingerprints (data dir -> fingerprint) for its pages, read with the family's facts, and
+    whether some instance has no key yet (a new relay: ``fingerprints_now`` has it once its tor started).
+
+    Remembered like the family's, so ``exitkit render`` shows the pages the relay holds."""
+    if s.network != "tor":
+        return {}, False
+    read = relay_state(host).fingerprints
+    own = {i.data_dir: read[i.data_dir] for i in tor.instances(s) if i.data_dir in read}
+    control.remember_fingerprints(fleet_dir(), {(host.name, data_dir): fp for data_dir, fp in own.items()})
+    return own, len(own) < len(tor.instances(s))
+
+
 _FAMILY_COMPLETED: set[str] = set()
 _TO_ROLL: dict[str, list[str]] = {}  # relay -> the services the rolling restart restarts (filled at run time)
 
@@ -214,7 +227,7 @@ def _apply_torrc(instances: list[tor.TorInstance], planned: dict[str, TorrcChang
 _READ_AT_RUN_TIME: dict[str, AsyncResult] = {}  # relay -> its fingerprints, read once per run
 
 
-def _fingerprints_now(name: str) -> dict[str, str]:
+def fingerprints_now(name: str) -> dict[str, str]:
     """A member's fingerprints (data dir -> fingerprint) read once in this run, whichever relay asks first.
 
     Every relay completing its family needs every member's fingerprints; asking
@@ -239,7 +252,7 @@ def _fingerprints_now(name: str) -> dict[str, str]:
 def _complete_family(settings: RelaySettings, family_id: str, release: Release) -> None:
     """At run time, after new relays made their keys: rewrite torrcs whose MyFamily is incomplete."""
     fingerprints = {(name, data_dir): fp for name in relay_plan().tor_family_hosts
-                    for data_dir, fp in _fingerprints_now(name).items()}
+                    for data_dir, fp in fingerprints_now(name).items()}
     control.remember_fingerprints(fleet_dir(), fingerprints)
     wanted = _tor_files(settings, fingerprints, family_id, release)
     for instance in tor.instances(settings):
