@@ -59,7 +59,18 @@ def first_run(fleet):
     run = fleet.deploy("--debug")
     assert run.returncode == 0, run.stderr[-4000:]
     fleet.first_tor_times = tor_started_and_written(fleet)
+    fleet.first_pages = served_pages(fleet)
     return run
+
+
+def served_pages(fleet) -> dict[tuple[str, str], str]:
+    """(relay, path) -> each page and fact sheet a tor relay served right after the first converge (later tests
+    converge again, so only then does this show what the first converge wrote)."""
+    from exitkit.notice import available_languages
+
+    paths = ("/", *(f"/{kind}.{lang}.html" for lang in available_languages() for kind in ("index", "facts")))
+    return {(relay.name, path): fleet.http(relay.name, path).text for relay in fleet.described().relays
+            if relay.settings.network == "tor" for path in paths}
 
 
 def tor_started_and_written(fleet) -> dict[tuple[str, str], tuple[float, float]]:

@@ -67,6 +67,7 @@ def test_every_claim_of_the_served_pages_holds_on_the_relay(fleet, first_run, na
           f"checked in {time.monotonic() - started:.1f} s: {made}")
     assert {"exit", "policy", "connects-dns", "page-loads-nothing"} <= set(made)
     assert ("tor-nicknames" in made) == (name != "relay-2")  # the tor exits list every instance's nickname
+    assert ("tor-fingerprints" in made) == (name != "relay-2")  # and its fingerprint, checked against tor's file
     first = history.first_in_service(control.read_history(fleet.folder, fleet.lab.name), name)
     assert first is not None, "the first converge is in the fleet history"
     since = first.time[:10]  # the fact sheet's date is the first converged run's, recorded on the control machine

@@ -10,6 +10,7 @@ from pathlib import Path
 import markupsafe
 import pytest
 
+from exitkit import tor
 from exitkit.notice import available_languages, load_texts
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -134,3 +135,24 @@ def test_served_pages_fold_ports_and_explain_the_dsa_once(fleet, first_run):
     assert str(markupsafe.escape(law["de"]["dsa_in_eu"])) in german
     japanese = fleet.http("relay-3", "/").text  # jurisdiction jp
     assert "情報流通プラットフォーム対処法" in japanese and "第21条第2項" in japanese
+
+
+def test_the_first_converge_pages_show_every_tor_instances_fingerprint(fleet, first_run):
+    """tor made its keys during the first converge, after the pages were planned: the run completed them, so every
+    page and fact sheet the first converge left names each instance's fingerprint as tor wrote it, linked to its
+    record (the second run changing nothing is test_foundation's)."""
+    completed = {op: hosts for op, hosts in first_run.changed().items() if "fingerprints tor made" in op}
+    assert sorted(host for hosts in completed.values() for host in hosts) == ["relay-1", "relay-3"], completed
+    for name in ("relay-1", "relay-3"):
+        instances = tor.instances(fleet.described().relay(name).settings)
+        listed = []
+        for instance in instances:
+            nickname, fingerprint = fleet.exec(name, "cat", f"{instance.data_dir}/fingerprint").stdout.split()
+            grouped = " ".join(fingerprint[i:i + 4] for i in range(0, 40, 4))
+            listed.append(f'<span>{nickname} <a href="https://metrics.torproject.org/rs.html#details/{fingerprint}">'
+                          f'<code class="fp">{grouped}</code></a></span>')
+        pages = {path: html for (relay, path), html in fleet.first_pages.items() if relay == name}
+        assert len(pages) == 1 + 2 * len(available_languages()) and len(listed) == (2 if name == "relay-1" else 1)
+        for path, html in pages.items():
+            assert "".join(listed) in html, (name, path)
+            assert html.count('rs.html#details/') == len(listed), (name, path)
