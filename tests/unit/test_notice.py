@@ -656,6 +656,12 @@ def test_a_fingerprint_wraps_only_between_its_groups_on_a_phone_and_prints_whole
         assert rule and "overflow-wrap: normal" in rule.group(1) and "word-break: normal" in rule.group(1)
         assert "nowrap" not in rule.group(1)
         assert not re.search(r"@media print[^@]*code\.fp", parse(html).style)  # printing keeps the same rule
+        # the investigators' long labels wrap in their own column; on a phone label and value stack
+        style = parse(html).style
+        assert "dl.facts.long-labels { grid-template-columns: fit-content(14rem) 1fr; }" in style
+        phone = style.split("@media (max-width: 30rem)", 1)[1].split("}", 1)[0]
+        assert "dl.facts.long-labels" in phone and "grid-template-columns: 1fr" in phone
+        assert '<dl class="facts long-labels">' in html
 
 
 @pytest.mark.parametrize("lang", notice.available_languages())
