@@ -147,9 +147,9 @@ def test_the_first_converge_pages_show_every_tor_instances_fingerprint(fleet, fi
         instances = tor.instances(fleet.described().relay(name).settings)
         listed = []
         for instance in instances:
-            nickname, fingerprint = fleet.exec(name, "cat", f"{instance.data_dir}/fingerprint").stdout.split()
+            fingerprint = fleet.exec(name, "cat", f"{instance.data_dir}/fingerprint").stdout.split()[-1]
             grouped = " ".join(fingerprint[i:i + 4] for i in range(0, 40, 4))
-            listed.append(f'<span>{nickname} <a href="https://metrics.torproject.org/rs.html#details/{fingerprint}">'
+            listed.append(f'<span>{instance.nickname} <a href="https://metrics.torproject.org/rs.html#details/{fingerprint}">'
                           f'<code class="fp">{grouped}</code></a></span>')
         pages = {path: html for (relay, path), html in fleet.first_pages.items() if relay == name}
         assert len(pages) == 1 + 2 * len(available_languages()) and len(listed) == (2 if name == "relay-1" else 1)

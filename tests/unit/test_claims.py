@@ -262,8 +262,8 @@ def test_a_tor_page_claims_its_fingerprints_only_once_tor_made_them():
         assert "tor-fingerprints" not in {c.id for c in claims.claims_made(rendered_keys(relay(network=network), "en"))}
 
 
-def fingerprint_check_output(root: Path, settings: RelaySettings, on_page: dict[str, str], in_files: dict[str, str],
-                             nicknames: dict[str, str] | None = None) -> str:
+def fingerprint_check_output(root: Path, settings: RelaySettings, on_page: dict[str, str],
+                             in_files: dict[str, str]) -> str:
     """The fingerprint check's own command run over a relay's tree made under ``root``: tor's fingerprint files
     (``in_files``, by data dir) and the pages and fact sheets rendered with ``on_page``."""
     import subprocess
@@ -271,8 +271,7 @@ def fingerprint_check_output(root: Path, settings: RelaySettings, on_page: dict[
     from exitkit.notice import DOCROOT, notice_files
 
     for data_dir, fingerprint in in_files.items():
-        nickname = (nicknames or {}).get(data_dir) or next(i.nickname for i in instances(settings)
-                                                           if i.data_dir == data_dir)
+        nickname = next(i.nickname for i in instances(settings) if i.data_dir == data_dir)
         (root / data_dir.lstrip("/")).mkdir(parents=True, exist_ok=True)
         (root / data_dir.lstrip("/") / "fingerprint").write_text(f"{nickname} {fingerprint}\n")
     for file in notice_files(settings, policy.build_policy("tor-reduced", [], ipv6_exit=False), hostname=HOSTNAME,
@@ -303,6 +302,6 @@ def test_fingerprint_judge_reads_tors_files_and_every_served_page(tmp_path):
     assert len(missing) == 7  # pages planned before tor made its keys and never completed
     no_key = judge(fingerprint_check_output(tmp_path / "no-key", settings, {}, {}), subj)
     assert sum("tor has made no key" in problem for problem in no_key) == 2
-    renamed = fingerprint_check_output(tmp_path / "renamed", settings, tor_made, tor_made,
-                                       nicknames={"/var/lib/tor": "someoneelse"})
-    assert any("names 'someoneelse'" in problem for problem in judge(renamed, subj))
+    default, i2 = tor_made.values()
+    swapped = {"/var/lib/tor": i2, "/var/lib/tor-instances/i2": default}  # each beside the other's nickname
+    assert len(judge(fingerprint_check_output(tmp_path / "swapped", settings, swapped, tor_made), subj)) == 7
