@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gevent.event import AsyncResult
 from pyinfra import host
 from pyinfra.api import FactBase
 from pyinfra.api.host import Host
@@ -28,13 +29,22 @@ def relay_plan() -> RelayPlan:
 
 # (relay name, fact) -> what the fact read this run. By name: pyinfra's ``host`` is a proxy of whichever relay
 # is being prepared, so keying by that object would give every relay the first one's answer.
-_READ_THIS_RUN: dict[tuple[str, type], Any] = {}
+_READ_THIS_RUN: dict[tuple[str, type], AsyncResult] = {}
 
 
 def fact_once(relay: Host, fact: type[FactBase]) -> Any:
     """A fact without arguments, read once per relay per run: pyinfra reads a fact anew each time it is
-    asked, and every unit, or every member of a family, may ask for another relay's."""
+    asked, and every unit, or every member of a family, may ask for another relay's.
+
+    The first to ask reads it; whoever asks meanwhile waits for that answer instead of asking too. Otherwise a
+    family of more than ten relays, planned at once, opens a session per member on every member's SSH
+    connection at the same moment, and sshd refuses those beyond MaxSessions (10 by default): "Channel closed".
+    """
     key = (relay.name, fact)
     if key not in _READ_THIS_RUN:
-        _READ_THIS_RUN[key] = relay.get_fact(fact)
-    return _READ_THIS_RUN[key]
+        result = _READ_THIS_RUN[key] = AsyncResult()
+        try:
+            result.set(relay.get_fact(fact))
+        except Exception as error:  # noqa: BLE001  (those waiting for it must not wait forever)
+            result.set_exception(error)
+    return _READ_THIS_RUN[key].get()
