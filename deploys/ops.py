@@ -13,7 +13,7 @@ import hashlib
 import shlex
 import weakref
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from io import BytesIO
 from pathlib import Path
 
@@ -413,8 +413,7 @@ def _units(wanted: list[WantedUnit], restart: Callable[[], bool] | None, reload:
     # while planning a preview, what the run will change is not known yet: a restart or reload is shown as due
     restarting = restart() if restart and state.is_executing else bool(restart)
     reloading = reload() if reload and state.is_executing else bool(reload)
-    wanted = [WantedUnit(u.name, u.running, u.enabled, u.restart or restarting, u.reload or reloading)
-              for u in wanted]
+    wanted = [replace(u, restart=u.restart or restarting, reload=u.reload or reloading) for u in wanted]
     commands, after = remote.converge_units(wanted, unit_status([u.name for u in wanted]), known.daemon_reload)
     if not commands:
         host.noop(f"{', '.join(u.name for u in wanted)} as wanted")
@@ -422,8 +421,3 @@ def _units(wanted: list[WantedUnit], restart: Callable[[], bool] | None, reload:
     yield StringCommand(" && ".join(commands))
     known.units.update(after)
     known.daemon_reload = False
-
-
-def daemon_reload_done() -> None:
-    """For a unit that reloads systemd itself: the run's unit files are read."""
-    _relay().daemon_reload = False
