@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from gevent.event import AsyncResult
@@ -27,24 +28,29 @@ def relay_plan() -> RelayPlan:
     return plan
 
 
+def read_once(answers: dict[Any, AsyncResult], key: Any, read: Callable[[], Any]) -> Any:
+    """``read()`` once per ``key`` in ``answers``: the first to ask reads, whoever asks meanwhile waits for that
+    answer instead of asking too (a failed read fails every asker; none waits forever).
+
+    Every member of a family reads every other member's relay, planned or run at once: asked each on its own,
+    a family of more than ten relays opens a session per member on every member's SSH connection at the same
+    moment, and sshd refuses those beyond MaxSessions (10 by default): "Channel closed".
+    """
+    if key not in answers:
+        result = answers[key] = AsyncResult()
+        try:
+            result.set(read())
+        except Exception as error:  # noqa: BLE001  (those waiting for it must not wait forever)
+            result.set_exception(error)
+    return answers[key].get()
+
+
 # (relay name, fact) -> what the fact read this run. By name: pyinfra's ``host`` is a proxy of whichever relay
 # is being prepared, so keying by that object would give every relay the first one's answer.
 _READ_THIS_RUN: dict[tuple[str, type], AsyncResult] = {}
 
 
 def fact_once(relay: Host, fact: type[FactBase]) -> Any:
-    """A fact without arguments, read once per relay per run: pyinfra reads a fact anew each time it is
-    asked, and every unit, or every member of a family, may ask for another relay's.
-
-    The first to ask reads it; whoever asks meanwhile waits for that answer instead of asking too. Otherwise a
-    family of more than ten relays, planned at once, opens a session per member on every member's SSH
-    connection at the same moment, and sshd refuses those beyond MaxSessions (10 by default): "Channel closed".
-    """
-    key = (relay.name, fact)
-    if key not in _READ_THIS_RUN:
-        result = _READ_THIS_RUN[key] = AsyncResult()
-        try:
-            result.set(relay.get_fact(fact))
-        except Exception as error:  # noqa: BLE001  (those waiting for it must not wait forever)
-            result.set_exception(error)
-    return _READ_THIS_RUN[key].get()
+    """A fact without arguments, read once per relay per run (``read_once``): pyinfra reads a fact anew each time
+    it is asked, and every unit, or every member of a family, may ask for another relay's."""
+    return read_once(_READ_THIS_RUN, (relay.name, fact), lambda: relay.get_fact(fact))

@@ -13,7 +13,7 @@ from pyinfra.api.host import Host
 from pyinfra.facts.files import Directory, FileContents
 from pyinfra.operations import apt, python, server
 
-from deploys.context import fact_once, relay_plan, relay_settings
+from deploys.context import fact_once, read_once, relay_plan, relay_settings
 from deploys.ops import fetch_secret, rolling_restart, secret_file, units, write_config, write_now
 from deploys.release import relay_release, release_of_relay
 from exitkit import control, tor
@@ -224,29 +224,24 @@ def _apply_torrc(instances: list[tor.TorInstance], planned: dict[str, TorrcChang
     roll = [service for service, wanted in steps.items() if wanted == Step.ROLL]
     if roll:
         _TO_ROLL[host.name] = roll
+
+
 _READ_AT_RUN_TIME: dict[str, AsyncResult] = {}  # relay -> its fingerprints, read once per run
 
 
 def fingerprints_now(name: str) -> dict[str, str]:
-    """A member's fingerprints (data dir -> fingerprint) read once in this run, whichever relay asks first.
+    """A member's fingerprints (data dir -> fingerprint) read once in this run (``read_once``), whichever relay
+    asks first: every relay completing its family, or its pages, needs them once its tor has run."""
 
-    Every relay completing its family needs every member's fingerprints; asking
-    each member once keeps a fleet of N relays from opening N sessions at once on
-    every member's SSH connection (sshd refuses more than MaxSessions, 10 by default).
-    """
-    if name not in _READ_AT_RUN_TIME:
-        result = _READ_AT_RUN_TIME[name] = AsyncResult()
+    def read() -> dict[str, str]:
         member = state.inventory.get_host(name)
-        try:
-            fingerprints: dict[str, str] = {}
-            if member.connected and release_of_relay(member) is not None:
-                ok, output = member.run_shell_command(tor.STATE_COMMAND)
-                if ok:
-                    fingerprints = tor.parse_tor_state(output.stdout_lines).fingerprints
-            result.set(fingerprints)
-        except Exception as error:  # noqa: BLE001  (the relays waiting for it must not wait forever)
-            result.set_exception(error)
-    return _READ_AT_RUN_TIME[name].get()
+        if member.connected and release_of_relay(member) is not None:
+            ok, output = member.run_shell_command(tor.STATE_COMMAND)
+            if ok:
+                return tor.parse_tor_state(output.stdout_lines).fingerprints
+        return {}
+
+    return read_once(_READ_AT_RUN_TIME, name, read)
 
 
 def _complete_family(settings: RelaySettings, family_id: str, release: Release) -> None:
