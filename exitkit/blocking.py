@@ -29,6 +29,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.util import load_yaml_guess_indent
 
+from exitkit.control import replace_text
 from exitkit.loader import shown_path
 from exitkit.model import Fleet
 from exitkit.policy import PolicyError, parse_rule
@@ -206,22 +207,15 @@ def write_checked(edits: list[Edit], check: Callable[[], None]) -> None:
     existed = {edit.file: edit.file.exists() for edit in edits}
     try:
         for edit in edits:
-            _replace(edit.file, edit.new)
+            replace_text(edit.file, edit.new)
         check()
     except BaseException:
         for edit in edits:
             if existed[edit.file]:
-                _replace(edit.file, edit.old)
+                replace_text(edit.file, edit.old)
             else:
                 edit.file.unlink(missing_ok=True)
         raise
-
-
-def _replace(path: Path, text: str) -> None:
-    """Replace a file by rename, so a reader never sees half of it."""
-    staged = path.with_name(f".{path.name}.exitkit-new")
-    staged.write_text(text, encoding="utf-8")
-    staged.replace(path)
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ def existing_family_key(folder: Path, family: str) -> bytes | None:
 
 FINGERPRINT_CACHE = Path(".exitkit") / "tor-fingerprints.json"  # in the fleet folder; public fingerprints only
 CONTROL_LOCK = Path(".exitkit") / "control.lock"  # held while a run changes the cache or the history
+FAMILY_KEYS = Path("secrets") / "tor-family"  # in the fleet folder; the family keys, 0600
 
 
 @contextmanager
@@ -81,13 +82,12 @@ def _one_writer(fleet_dir: Path) -> Iterator[None]:
         yield
 
 
-def _replace_text(path: Path, text: str) -> None:
-    """Write by rename, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new = path.with_name(f".{path.name}.{os.getpid()}.new")
-    new.write_text(text, encoding="utf-8")
-    new.replace(path)
-FAMILY_KEYS = Path("secrets") / "tor-family"  # in the fleet folder; the family keys, 0600
+def replace_text(path: Path, text: str) -> None:
+    """Replace a file on the control machine by rename, so a reader never sees half of it (a staged name of this
+    process's own, so two runs never write one staged file)."""
+    staged = path.with_name(f".{path.name}.{os.getpid()}.exitkit-new")
+    staged.write_text(text, encoding="utf-8")
+    staged.replace(path)
 
 
 def known_fingerprints(fleet_dir: Path) -> dict[str, dict[str, str]]:
@@ -107,7 +107,7 @@ def remember_fingerprints(fleet_dir: Path, found: dict[tuple[str, str], str]) ->
         for (name, data_dir), fingerprint in found.items():
             cache.setdefault(name, {})[data_dir] = fingerprint
         if cache != before:
-            _replace_text(fleet_dir / FINGERPRINT_CACHE, json.dumps(cache, indent=1, sort_keys=True) + "\n")
+            replace_text(fleet_dir / FINGERPRINT_CACHE, json.dumps(cache, indent=1, sort_keys=True) + "\n")
 
 
 def remembered(fleet_dir: Path, name: str, settings: RelaySettings) -> dict[tuple[str, str], str]:
@@ -144,7 +144,8 @@ def append_history(fleet_dir: Path, records: list[RunRecord], policies: list[dic
         for document in policies:
             kept = fleet_dir / POLICY_DIR / f"{document['policy_id']}.json"
             if not kept.exists():
-                _replace_text(kept, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                replace_text(kept, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as out:
             out.write("".join(record.to_line() + "\n" for record in records))
