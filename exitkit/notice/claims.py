@@ -32,6 +32,7 @@ from exitkit.maintenance.files import (
     reboot_findings,
 )
 from exitkit.maintenance.schedule import RebootTime
+from exitkit.notice.content import grouped_fingerprint
 from exitkit.notice.files import DOCROOT
 from exitkit.notice.texts import Texts, flatten
 from exitkit.plan import RelayPlan, exit_policy_of
@@ -205,10 +206,11 @@ def _judge_fingerprints(output: str, subject: Subject) -> list[str]:
     for instance in instances(subject.settings):
         data_dir = next((d for d in written if d.endswith(instance.data_dir)), instance.data_dir)
         fingerprint = written.get(data_dir, "").rpartition(" ")[2]
-        if not re.fullmatch(r"[0-9A-F]{40}", fingerprint):
+        try:
+            grouped = grouped_fingerprint(fingerprint)
+        except ValueError:
             problems.append(f"{instance.data_dir}/fingerprint holds no fingerprint: tor has made no key")
             continue
-        grouped = " ".join(fingerprint[i:i + 4] for i in range(0, 40, 4))
         wanted.add((instance.nickname, fingerprint, grouped))
     if not pages:
         problems.append(f"no page or fact sheet in {DOCROOT}")
