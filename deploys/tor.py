@@ -25,7 +25,8 @@ from exitkit.remote import Folder, WantedUnit
 from exitkit.settings import RelaySettings
 from exitkit.tor import TORPROJECT_KEYRING, TORPROJECT_SOURCES, tor_files, torproject_repository
 from exitkit.tor import repository as torrepo
-from exitkit.tor.reload import RunningTor, Step, TorrcChange, next_step, parse_running, running_command, torrc_change
+from exitkit.tor.reload import RunningTor, Step, TorrcChange, next_step, parse_running, running_command
+from exitkit.tor.reload import planned_change as reload_plan
 from exitkit.units import UnitState
 
 IDENTITY_KEYS = ("secret_id_key", "ed25519_master_id_secret_key", "ed25519_master_id_public_key")
@@ -192,15 +193,14 @@ _TO_ROLL: dict[str, list[str]] = {}  # relay -> the services the rolling restart
 
 
 def planned_change(instance: tor.TorInstance, current: tor.TorState, new: str) -> TorrcChange:
-    """What the tor of ``instance`` needs for the ``new`` torrc, judged against the torrc it runs: the file on the
-    relay when its sha1 is the one tor noted at start or reload, else unknown (a restart). A tor that has not run
-    since boot needs nothing here: it starts with the new torrc."""
-    applied = current.applied.get(instance.name)
-    if applied is None or applied == tor.torrc_digest(new):
-        return TorrcChange.NOTHING
-    lines = host.get_fact(FileContents, path=instance.torrc)
-    old = "\n".join(lines) + "\n" if lines is not None else None
-    return torrc_change(old if old is not None and tor.torrc_digest(old) == applied else None, new)
+    """What the tor of ``instance`` needs for the ``new`` torrc (``exitkit.tor.reload.planned_change``)."""
+
+    def on_disk() -> str | None:
+        lines = host.get_fact(FileContents, path=instance.torrc)
+        return "\n".join(lines) + "\n" if lines is not None else None
+
+    return reload_plan(current.applied.get(instance.name), new, on_disk,
+                       tor_installed=current.default_unit == UnitState.PRESENT)
 
 
 def _apply_torrc(instances: list[tor.TorInstance], planned: dict[str, TorrcChange], serving: frozenset[str]) -> None:

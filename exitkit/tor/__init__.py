@@ -19,8 +19,8 @@ from exitkit.tor.relay import (
                                instances,
                                parse_tor_state,
                                render_torrc_file,
-                               torrc_digest,
 )
+from exitkit.tor.reload import torrc_digest
 
 __all__ = ["STATE_COMMAND", "TORPROJECT_KEYRING", "TORPROJECT_SOURCES", "Family", "TorInstance", "TorState",
            "contact_info", "families", "family_key_problem", "fleet_checks", "instance_nickname", "instances",

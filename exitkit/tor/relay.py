@@ -197,7 +197,3 @@ def family_key_problem(family: str, relay: str, own_key: bytes | None, carried: 
                 "or set tor_family_rotate: true to replace it")
     return ""
 
-
-def torrc_digest(content: str) -> str:
-    """How the applied marker names a torrc (what sha1sum prints)."""
-    return hashlib.sha1(content.encode()).hexdigest()

@@ -9,7 +9,8 @@ need a restart. The list below is the kit's one record of them.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 # Options a running tor does not take on reload (lower case: tor's option names ignore case).
@@ -75,6 +76,29 @@ def torrc_change(old: str | None, new: str) -> TorrcChange:
     if old == new:
         return TorrcChange.NOTHING
     return TorrcChange.RESTART if restart_options(old, new) else TorrcChange.RELOAD
+
+
+def torrc_digest(content: str) -> str:
+    """How the applied marker names a torrc (what sha1sum prints)."""
+    return hashlib.sha1(content.encode()).hexdigest()
+
+
+def planned_change(applied: str | None, new: str, on_disk: Callable[[], str | None], tor_installed: bool
+                   ) -> TorrcChange:
+    """What an instance needs for the ``new`` torrc, judged before the run against the torrc it runs.
+
+    ``applied``: the sha1 its start hook noted (before tor read its torrc) or its last reload noted; None: no
+    marker. ``on_disk`` reads the torrc on the relay now (only when needed): it is the torrc tor runs when its
+    sha1 is the marker's, else what tor runs is not known, which needs a restart. Without a marker, a relay
+    whose tor is not installed (or still masked) needs nothing: its tor starts with the new torrc. Any other
+    tor without a marker may be starting right now with the old torrc, so the run-time step must look.
+    """
+    if applied is None:
+        return TorrcChange.RESTART if tor_installed else TorrcChange.NOTHING
+    if applied == torrc_digest(new):
+        return TorrcChange.NOTHING
+    old = on_disk()
+    return torrc_change(old if old is not None and torrc_digest(old) == applied else None, new)
 
 
 def largest(changes: Iterable[TorrcChange]) -> TorrcChange:

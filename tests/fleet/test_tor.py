@@ -9,6 +9,7 @@ import random
 import re
 import shutil
 import subprocess
+import time
 from itertools import pairwise
 
 from exitkit import tor
@@ -271,6 +272,46 @@ def test_a_policy_change_reloads_tor_and_a_port_change_restarts_it_rolling(setti
     windows.sort()
     for (_, end, name), (next_start, _, next_name) in pairwise(windows):
         assert end < next_start, f"{name} and {next_name} restarted tor at the same time"
+
+
+def test_a_tor_that_is_starting_when_the_run_begins_takes_the_new_torrc(settings_restored, first_run):
+    """A relay just booted: its tor has read the old torrc but is not ready yet when the run reads the relay.
+    The run must still bring it onto the new torrc, and the next run must have nothing left to do."""
+    fleet = settings_restored
+    slow = "/etc/systemd/system/tor@default.service.d/00-exitkit-test-slow-start.conf"
+
+    def tor_now() -> tuple[str, str]:
+        pid = fleet.exec("relay-3", "systemctl", "show", "-p", "MainPID", "--value", "tor@default").stdout.strip()
+        return pid, fleet.exec("relay-3", "systemctl", "is-active", "tor@default", check=False).stdout.strip()
+
+    before, _ = tor_now()
+    # a restart that does not wait for tor's shutdown delay: its old process is killed on the way down
+    fleet.exec("relay-3", "sh", "-c", f"mkdir -p {slow.rsplit('/', 1)[0]} && "
+               f"printf '[Service]\\nExecStartPost=/bin/sleep 15\\n' > {slow} && systemctl daemon-reload && "
+               "systemctl restart --no-block tor@default && sleep 0.5 && "
+               "systemctl kill --kill-whom=main -s KILL tor@default")
+    try:
+        for _ in range(100):  # until the new tor runs (it read its torrc) while its unit is still starting
+            pid, unit = tor_now()
+            if pid not in ("", "0", before) and unit == "activating":
+                break
+            time.sleep(0.2)
+        assert unit == "activating" and pid != before, (pid, unit)
+        since = fleet.exec("relay-3", "date", "+@%s").stdout.strip()
+        fleet.group_data["tor_exits"]["exit_policy_rules"] = [{"rule": "reject 203.0.113.78:443", "note": "booting"}]
+        run = fleet.deploy()
+        assert run.returncode == 0, run.stderr[-3000:]
+    finally:
+        fleet.exec("relay-3", "sh", "-c", f"rm -f {slow} && systemctl daemon-reload")
+    host = fleet.host("relay-3")
+    assert "reject 203.0.113.78:443" in host.file("/etc/tor/torrc").content_string
+    journal = fleet.exec("relay-3", "journalctl", "--no-pager", "-o", "cat", "-u", "tor@default",
+                         "--since", since).stdout
+    now = host.run("systemctl show -p MainPID --value tor@default").stdout.strip()
+    assert now != pid or "Reloading config" in journal, journal[-3000:]  # restarted or re-read its torrc
+    assert applied_is_current(host, tor_instances(fleet, "relay-3")[0])
+    again = fleet.deploy()
+    assert again.returncode == 0 and again.changes == 0, again.changed()
 
 
 def test_a_relay_that_does_not_come_back_stops_the_rolling_restart(settings_restored, first_run):

@@ -17,9 +17,11 @@ from exitkit.tor.reload import (
     TorrcChange,
     next_step,
     parse_running,
+    planned_change,
     restart_options,
     running_command,
     torrc_change,
+    torrc_digest,
     torrc_options,
 )
 
@@ -93,6 +95,31 @@ def test_a_change_is_a_restart_exactly_when_a_listed_option_changed(options, val
     new = "".join(f"{o} {value + 1}\n" for o in options)
     expected = TorrcChange.RESTART if set(options) & NEED_RESTART else TorrcChange.RELOAD
     assert torrc_change(old, new) == expected
+
+
+def test_the_plan_compares_with_the_torrc_tor_runs():
+    old, new = "ORPort 9001\nExitPolicy reject *:*\n", "ORPort 9001\nExitPolicy accept *:80\n"
+    read = []
+
+    def on_disk(text):
+        return lambda: read.append(text) or text
+
+    assert planned_change(torrc_digest(new), new, on_disk(new), tor_installed=True) == TorrcChange.NOTHING
+    assert read == []  # the file is read only when the marker does not match already
+    assert planned_change(torrc_digest(old), new, on_disk(old), tor_installed=True) == TorrcChange.RELOAD
+    # the file on disk is not the one tor noted (a run that stopped half-way): what tor runs is not known
+    assert planned_change(torrc_digest(old), new, on_disk(new), tor_installed=True) == TorrcChange.RESTART
+    assert planned_change(torrc_digest(old), new, on_disk(None), tor_installed=True) == TorrcChange.RESTART
+
+
+def test_a_tor_without_a_marker_is_looked_at_unless_it_cannot_run():
+    """No marker: either tor never ran (fresh, masked: it starts with the new torrc) or it may be starting
+    right now with the old torrc (a relay just booted), which only the run-time step can tell."""
+    new = "ORPort 9001\n"
+    assert planned_change(None, new, lambda: None, tor_installed=False) == TorrcChange.NOTHING
+    assert planned_change(None, new, lambda: None, tor_installed=True) == TorrcChange.RESTART
+    assert next_step(TorrcChange.RESTART, running(applied="", active=False), was_serving=False) == Step.START_NOW
+    assert next_step(TorrcChange.RESTART, running(applied="b"), was_serving=False) == Step.NONE
 
 
 # ------------------------------------------------------------------ at run time
