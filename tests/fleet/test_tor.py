@@ -307,7 +307,7 @@ def test_a_tor_that_is_starting_when_the_run_begins_takes_the_new_torrc(settings
     assert "reject 203.0.113.78:443" in host.file("/etc/tor/torrc").content_string
     journal = fleet.exec("relay-3", "journalctl", "--no-pager", "-o", "cat", "-u", "tor@default",
                          "--since", since).stdout
-    now = host.run("systemctl show -p MainPID --value tor@default").stdout.strip()
+    now, _ = tor_now()
     assert now != pid or "Reloading config" in journal, journal[-3000:]  # restarted or re-read its torrc
     assert applied_is_current(host, tor_instances(fleet, "relay-3")[0])
     again = fleet.deploy()
